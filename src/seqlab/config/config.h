@@ -1,0 +1,93 @@
+// Typed run configuration, parsed from YAML presets with `--set key=value` overrides.
+//
+// Every key has a type, a default, a range and (for model keys) the model families that use it;
+// see config.cpp for the schema. Anything else is an error that names the key and what is allowed.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace seqlab::config {
+
+struct TaskConfig {
+  std::string name = "parity_check";
+  bool query_token = false;
+  int64_t n = 0;  // c2xcn / dn group size; 0 = task default
+};
+
+struct ModelConfig {
+  std::string name = "sdssm";  // sdssm | complex_diagonal | lstm | transformer
+  // sdssm (spec/mixers.md §2.2.20)
+  int64_t state_size = 64;      // N (sdssm, complex_diagonal)
+  int64_t dict_size = 8;        // K
+  double lp = 1.2;              // column-normalization exponent p
+  std::string readout = "linear";  // sdssm: linear | mlp; complex_diagonal: linear | nonlinear
+  int64_t mlp_size = 64;        // sdssm mlp readout width
+  // complex_diagonal (spec/mixers.md §2.2.21)
+  bool with_b = true;
+  double scale_eigv = 1.0;
+  // lstm
+  int64_t hidden_size = 256;
+  // transformer (spec/mixers.md §2.2.1-2.2.2)
+  int64_t d_model = 64;
+  int64_t heads = 4;
+  int64_t layers = 2;
+  std::string positions = "rope";  // nope | learned | rope
+  int64_t mlp_ratio = 4;
+  int64_t max_len = 1024;           // learned position table size
+};
+
+struct TrainConfig {
+  int64_t steps = 20000;
+  int64_t batch_size = 32;
+  int64_t min_length = 1;
+  int64_t max_length = 40;
+  std::string optimizer = "adam";  // adam | adamw
+  double lr = 1e-3;
+  double weight_decay = 0.0;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double grad_clip = 1.0;             // global-norm clipping; 0 disables
+  std::string schedule = "constant";  // constant | warmup_cosine
+  int64_t warmup_steps = 0;
+  double min_lr_ratio = 0.0;          // cosine floor as a fraction of lr
+  int64_t seed = 0;
+  int64_t log_every = 50;
+  int64_t checkpoint_every = 1000;  // 0 = only at the end
+  int64_t keep_checkpoints = 2;
+  double early_stop_accuracy = 0.0;  // stop when the running train accuracy reaches this (0 = off)
+  int64_t early_stop_window = 200;   // steps in the running accuracy
+};
+
+struct EvalConfig {
+  int64_t max_length = 500;
+  int64_t length_stride = 1;   // evaluate 1, 1+s, ... and always max_length
+  int64_t samples_per_length = 512;
+  int64_t batch_size = 64;
+  int64_t seed = 1;
+  int64_t id_max_length = 40;  // ID score: mean over 1..id_max_length
+  int64_t ood_from = 41;       // OOD score: mean over ood_from..max_length
+};
+
+struct RunConfig {
+  std::string name;  // free-form label used in reports; defaults to the preset file name
+  TaskConfig task;
+  ModelConfig model;
+  TrainConfig train;
+  EvalConfig eval;
+};
+
+// Parses YAML text; `origin` names the source in error messages. Throws seqlab::UserError.
+RunConfig parse_yaml(const std::string& text, const std::string& origin);
+RunConfig load_file(const std::string& path);
+// Applies one "a.b=value" override (value parsed as YAML scalar). Throws seqlab::UserError.
+void apply_override(RunConfig& cfg, const std::string& assignment);
+// Checks cross-field constraints (e.g. heads divides d_model). Throws seqlab::UserError.
+void validate(const RunConfig& cfg);
+// The fully resolved config as YAML (every key, defaults included) for the run directory.
+std::string to_yaml(const RunConfig& cfg);
+// Every key "section.name" with its type and description, for `seqlab list keys`.
+std::vector<std::string> describe_keys();
+
+}  // namespace seqlab::config

@@ -1,0 +1,1 @@
+#include "seqlab/util/rng.h"
