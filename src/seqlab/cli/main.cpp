@@ -1,2 +1,41 @@
+// seqlab: sequence-model research on exact synthetic tasks. One subcommand per file in cli/.
+#include <c10/util/Exception.h>
+
+#include <CLI/CLI.hpp>
 #include <cstdio>
-int main() { std::puts("seqlab"); return 0; }
+#include <string>
+
+#include "seqlab/cli/common.h"
+#include "seqlab/util/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "seqlab: train and evaluate attention, SSMs and RNNs on exact synthetic tasks.\n"
+      "Run `seqlab <command> --help` for each command's options."};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show help for every command");
+  seqlab::cli::add_train(app);
+  seqlab::cli::add_eval(app);
+  seqlab::cli::add_report(app);
+  seqlab::cli::add_sample(app);
+  seqlab::cli::add_export(app);
+  seqlab::cli::add_list(app);
+  seqlab::cli::add_bench(app);
+  seqlab::cli::add_showcase(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const seqlab::UserError& e) {
+    std::fprintf(stderr, "seqlab: error: %s\n", e.what());
+    return 2;
+  } catch (const c10::Error& e) {
+    std::string msg = e.what_without_backtrace();
+    std::fprintf(stderr, "seqlab: error: %s\n", msg.substr(0, msg.find('\n')).c_str());
+    return 3;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "seqlab: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

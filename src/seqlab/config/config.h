@@ -76,6 +76,8 @@ struct RunConfig {
   ModelConfig model;
   TrainConfig train;
   EvalConfig eval;
+  // Model keys set explicitly (file or --set); each must be used by model.name.
+  std::vector<std::string> explicit_model_keys;
 };
 
 // Parses YAML text; `origin` names the source in error messages. Throws seqlab::UserError.

@@ -1,0 +1,47 @@
+// seqlab list [tasks|models|presets|keys]
+#include <cstdio>
+
+#include "seqlab/cli/common.h"
+#include "seqlab/config/config.h"
+#include "seqlab/model/registry.h"
+#include "seqlab/tasks/task.h"
+#include "seqlab/util/error.h"
+
+namespace seqlab::cli {
+
+void add_list(CLI::App& app) {
+  auto what = std::make_shared<std::string>("all");
+  auto* sub = app.add_subcommand("list", "List tasks, models, presets and config keys");
+  sub->add_option("what", *what, "tasks | models | presets | keys | all");
+  sub->callback([what] {
+    const std::vector<std::string> kinds = {"tasks", "models", "presets", "keys", "all"};
+    if (std::find(kinds.begin(), kinds.end(), *what) == kinds.end())
+      throw UserError("cannot list '" + *what + "' (valid: " + join_names(kinds) + ")");
+    const bool all = *what == "all";
+    if (all || *what == "tasks") {
+      std::printf("tasks:\n");
+      for (const auto& name : tasks::task_names()) {
+        tasks::TaskOptions opts;
+        opts.name = name;
+        opts.n = (name == "c2xcn" || name == "dn") ? 4 : 0;
+        const auto task = tasks::make_task(opts);
+        std::printf("  %-20s %s\n", name.c_str(), task->info().description.c_str());
+      }
+    }
+    if (all || *what == "models") {
+      std::printf("models:\n");
+      for (const auto& m : model::model_infos())
+        std::printf("  %-20s [%s] %s\n", m.name.c_str(), m.structure.c_str(), m.description.c_str());
+    }
+    if (all || *what == "presets") {
+      std::printf("presets (%s):\n", configs_dir().c_str());
+      for (const auto& p : preset_names()) std::printf("  %s\n", p.c_str());
+    }
+    if (all || *what == "keys") {
+      std::printf("config keys:\n");
+      for (const auto& k : config::describe_keys()) std::printf("  %s\n", k.c_str());
+    }
+  });
+}
+
+}  // namespace seqlab::cli

@@ -1,0 +1,414 @@
+// YAML -> RunConfig with a declarative schema: each key has a type, range and help text, and
+// model keys name the families that use them. Every error names the key, the value and what is
+// allowed (DEVELOPERS.md "Bad input").
+#include "seqlab/config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <iomanip>
+#include <functional>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include "seqlab/util/error.h"
+
+namespace seqlab::config {
+namespace {
+
+enum class Kind { kInt, kFloat, kBool, kString };
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::kInt: return "integer";
+    case Kind::kFloat: return "number";
+    case Kind::kBool: return "boolean";
+    case Kind::kString: return "string";
+  }
+  return "?";
+}
+
+struct Field {
+  std::string section;  // task | model | train | eval | "" (top level)
+  std::string key;
+  Kind kind;
+  std::string help;
+  std::vector<std::string> models;  // model families using a model key; empty = all
+  double lo = -std::numeric_limits<double>::infinity();
+  double hi = std::numeric_limits<double>::infinity();
+  std::vector<std::string> choices;  // for strings; empty = free text
+  std::function<void(RunConfig&, const YAML::Node&)> assign;
+  std::function<void(const RunConfig&, YAML::Emitter&)> emit;
+
+  std::string path() const { return section.empty() ? key : section + "." + key; }
+  bool used_by(const std::string& model) const {
+    return models.empty() ||
+           std::find(models.begin(), models.end(), model) != models.end();
+  }
+  std::string allowed() const {
+    if (!choices.empty()) return "one of: " + join_names(choices);
+    std::ostringstream os;
+    if (kind == Kind::kInt) os << std::fixed << std::setprecision(0);
+    if (std::isfinite(lo) && std::isfinite(hi) && hi < 1e15)
+      os << "in [" << lo << ", " << hi << "]";
+    else if (std::isfinite(lo))
+      os << ">= " << lo;
+    else if (std::isfinite(hi))
+      os << "<= " << hi;
+    else
+      os << "any " << kind_name(kind);
+    return os.str();
+  }
+};
+
+std::string scalar_text(const YAML::Node& n) {
+  if (n.IsScalar()) return "'" + n.Scalar() + "'";
+  if (n.IsSequence()) return "a list";
+  if (n.IsMap()) return "a mapping";
+  return "nothing";
+}
+
+template <typename T>
+T convert(const Field& f, const YAML::Node& n) {
+  if (!n.IsScalar())
+    throw UserError(f.path() + ": expected a " + kind_name(f.kind) + ", got " + scalar_text(n));
+  try {
+    return n.as<T>();
+  } catch (const YAML::Exception&) {
+    throw UserError(f.path() + ": expected a " + kind_name(f.kind) + ", got " + scalar_text(n));
+  }
+}
+
+void check_range(const Field& f, double v, const std::string& text) {
+  if (v < f.lo || v > f.hi || std::isnan(v))
+    throw UserError(f.path() + " = " + text + " is out of range (must be " + f.allowed() + ")");
+}
+
+#define SEQLAB_FIELD_ACCESS(member) \
+  [](RunConfig & c) -> auto& { return c.member; }, [](const RunConfig& c) { return c.member; }
+
+template <typename Get, typename CGet>
+Field int_field(std::string section, std::string key, Get get, CGet cget, double lo, double hi,
+                std::string help, std::vector<std::string> models = {}) {
+  Field f{section, key, Kind::kInt, std::move(help), std::move(models), lo, hi, {}, {}, {}};
+  f.assign = [f, get](RunConfig& c, const YAML::Node& n) {
+    const auto v = convert<int64_t>(f, n);
+    check_range(f, static_cast<double>(v), n.Scalar());
+    get(c) = v;
+  };
+  f.emit = [key, cget](const RunConfig& c, YAML::Emitter& e) { e << YAML::Key << key << YAML::Value << cget(c); };
+  return f;
+}
+
+template <typename Get, typename CGet>
+Field float_field(std::string section, std::string key, Get get, CGet cget, double lo, double hi,
+                  std::string help, std::vector<std::string> models = {}) {
+  Field f{section, key, Kind::kFloat, std::move(help), std::move(models), lo, hi, {}, {}, {}};
+  f.assign = [f, get](RunConfig& c, const YAML::Node& n) {
+    const auto v = convert<double>(f, n);
+    check_range(f, v, n.Scalar());
+    get(c) = v;
+  };
+  f.emit = [key, cget](const RunConfig& c, YAML::Emitter& e) {
+    e << YAML::Key << key << YAML::Value << YAML::Precision(17) << cget(c);
+  };
+  return f;
+}
+
+template <typename Get, typename CGet>
+Field bool_field(std::string section, std::string key, Get get, CGet cget, std::string help,
+                 std::vector<std::string> models = {}) {
+  Field f{section, key, Kind::kBool, std::move(help), std::move(models), 0, 1, {}, {}, {}};
+  f.assign = [f, get](RunConfig& c, const YAML::Node& n) { get(c) = convert<bool>(f, n); };
+  f.emit = [key, cget](const RunConfig& c, YAML::Emitter& e) { e << YAML::Key << key << YAML::Value << cget(c); };
+  return f;
+}
+
+template <typename Get, typename CGet>
+Field string_field(std::string section, std::string key, Get get, CGet cget,
+                   std::vector<std::string> choices, std::string help,
+                   std::vector<std::string> models = {}) {
+  Field f{section, key, Kind::kString, std::move(help), std::move(models), 0, 0, std::move(choices), {}, {}};
+  f.assign = [f, get](RunConfig& c, const YAML::Node& n) {
+    const auto v = convert<std::string>(f, n);
+    if (!f.choices.empty() && std::find(f.choices.begin(), f.choices.end(), v) == f.choices.end())
+      throw UserError(f.path() + " = '" + v + "' is not valid (" + f.allowed() + ")");
+    get(c) = v;
+  };
+  f.emit = [key, cget](const RunConfig& c, YAML::Emitter& e) { e << YAML::Key << key << YAML::Value << cget(c); };
+  return f;
+}
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+const std::vector<std::string> kModels = {"sdssm", "complex_diagonal", "lstm", "transformer"};
+
+const std::vector<Field>& schema() {
+  static const std::vector<Field> fields = [] {
+    std::vector<Field> v;
+    v.push_back(string_field("", "name", SEQLAB_FIELD_ACCESS(name), {}, "run label used in reports"));
+    // task (spec/tasks.md §1)
+    v.push_back(string_field("task", "name", SEQLAB_FIELD_ACCESS(task.name), {},
+                             "task id (see `seqlab list tasks`)"));
+    v.push_back(bool_field("task", "query_token", SEQLAB_FIELD_ACCESS(task.query_token),
+                           "append a query step and read the label there (tasks.md §1.2)"));
+    v.push_back(int_field("task", "n", SEQLAB_FIELD_ACCESS(task.n), 0, 1000,
+                          "group size for c2xcn / dn (0 = task default)"));
+    // model
+    v.push_back(string_field("model", "name", SEQLAB_FIELD_ACCESS(model.name), kModels,
+                             "model family"));
+    v.push_back(int_field("model", "state_size", SEQLAB_FIELD_ACCESS(model.state_size), 1, 4096,
+                          "SSM state size N", {"sdssm", "complex_diagonal"}));
+    v.push_back(int_field("model", "dict_size", SEQLAB_FIELD_ACCESS(model.dict_size), 1, 256,
+                          "SD-SSM dictionary size K", {"sdssm"}));
+    v.push_back(float_field("model", "lp", SEQLAB_FIELD_ACCESS(model.lp), 1.0, 16.0,
+                            "SD-SSM column-normalization exponent p", {"sdssm"}));
+    v.push_back(string_field("model", "readout", SEQLAB_FIELD_ACCESS(model.readout),
+                             {"linear", "mlp", "nonlinear"},
+                             "readout head (sdssm: linear|mlp; complex_diagonal: linear|nonlinear)",
+                             {"sdssm", "complex_diagonal"}));
+    v.push_back(int_field("model", "mlp_size", SEQLAB_FIELD_ACCESS(model.mlp_size), 1, 65536,
+                          "SD-SSM mlp readout width", {"sdssm"}));
+    v.push_back(bool_field("model", "with_b", SEQLAB_FIELD_ACCESS(model.with_b),
+                           "complex diagonal: input matrix B (false = initial state only)",
+                           {"complex_diagonal"}));
+    v.push_back(float_field("model", "scale_eigv", SEQLAB_FIELD_ACCESS(model.scale_eigv), 0.0, 10.0,
+                            "complex diagonal: eigenvalue scale s", {"complex_diagonal"}));
+    v.push_back(int_field("model", "hidden_size", SEQLAB_FIELD_ACCESS(model.hidden_size), 1, 65536,
+                          "LSTM hidden size", {"lstm"}));
+    v.push_back(int_field("model", "d_model", SEQLAB_FIELD_ACCESS(model.d_model), 1, 65536,
+                          "Transformer width", {"transformer"}));
+    v.push_back(int_field("model", "heads", SEQLAB_FIELD_ACCESS(model.heads), 1, 1024,
+                          "attention heads", {"transformer"}));
+    v.push_back(int_field("model", "layers", SEQLAB_FIELD_ACCESS(model.layers), 1, 256,
+                          "Transformer blocks", {"transformer"}));
+    v.push_back(string_field("model", "positions", SEQLAB_FIELD_ACCESS(model.positions),
+                             {"nope", "learned", "rope"}, "position encoding", {"transformer"}));
+    v.push_back(int_field("model", "mlp_ratio", SEQLAB_FIELD_ACCESS(model.mlp_ratio), 1, 64,
+                          "Transformer MLP width / d_model", {"transformer"}));
+    v.push_back(int_field("model", "max_len", SEQLAB_FIELD_ACCESS(model.max_len), 1, 1 << 24,
+                          "learned position table size", {"transformer"}));
+    // train (protocols.md §2.2)
+    v.push_back(int_field("train", "steps", SEQLAB_FIELD_ACCESS(train.steps), 1, kInf, "optimizer steps"));
+    v.push_back(int_field("train", "batch_size", SEQLAB_FIELD_ACCESS(train.batch_size), 1, 1 << 20,
+                          "sequences per step"));
+    v.push_back(int_field("train", "min_length", SEQLAB_FIELD_ACCESS(train.min_length), 1, 1 << 24,
+                          "shortest training length"));
+    v.push_back(int_field("train", "max_length", SEQLAB_FIELD_ACCESS(train.max_length), 1, 1 << 24,
+                          "longest training length (uniform curriculum)"));
+    v.push_back(string_field("train", "optimizer", SEQLAB_FIELD_ACCESS(train.optimizer),
+                             {"adam", "adamw"}, "optimizer"));
+    v.push_back(float_field("train", "lr", SEQLAB_FIELD_ACCESS(train.lr), 0.0, 10.0, "learning rate"));
+    v.push_back(float_field("train", "weight_decay", SEQLAB_FIELD_ACCESS(train.weight_decay), 0.0, 10.0,
+                            "weight decay (decoupled for adamw)"));
+    v.push_back(float_field("train", "beta1", SEQLAB_FIELD_ACCESS(train.beta1), 0.0, 0.999999, "Adam beta1"));
+    v.push_back(float_field("train", "beta2", SEQLAB_FIELD_ACCESS(train.beta2), 0.0, 0.999999999, "Adam beta2"));
+    v.push_back(float_field("train", "eps", SEQLAB_FIELD_ACCESS(train.eps), 0.0, 1.0, "Adam epsilon"));
+    v.push_back(float_field("train", "grad_clip", SEQLAB_FIELD_ACCESS(train.grad_clip), 0.0, kInf,
+                            "global gradient-norm clip (0 = off)"));
+    v.push_back(string_field("train", "schedule", SEQLAB_FIELD_ACCESS(train.schedule),
+                             {"constant", "warmup_cosine"}, "learning-rate schedule"));
+    v.push_back(int_field("train", "warmup_steps", SEQLAB_FIELD_ACCESS(train.warmup_steps), 0, kInf,
+                          "linear warmup steps (warmup_cosine)"));
+    v.push_back(float_field("train", "min_lr_ratio", SEQLAB_FIELD_ACCESS(train.min_lr_ratio), 0.0, 1.0,
+                            "cosine floor as a fraction of lr"));
+    v.push_back(int_field("train", "seed", SEQLAB_FIELD_ACCESS(train.seed), 0, 9.0e18,
+                          "seed for initialization and data"));
+    v.push_back(int_field("train", "log_every", SEQLAB_FIELD_ACCESS(train.log_every), 1, kInf,
+                          "steps between log.jsonl rows"));
+    v.push_back(int_field("train", "checkpoint_every", SEQLAB_FIELD_ACCESS(train.checkpoint_every), 0, kInf,
+                          "steps between checkpoints (0 = only at the end)"));
+    v.push_back(int_field("train", "keep_checkpoints", SEQLAB_FIELD_ACCESS(train.keep_checkpoints), 1, 1e6,
+                          "newest checkpoints kept"));
+    v.push_back(float_field("train", "early_stop_accuracy", SEQLAB_FIELD_ACCESS(train.early_stop_accuracy),
+                            0.0, 1.0, "stop once running train accuracy reaches this (0 = off)"));
+    v.push_back(int_field("train", "early_stop_window", SEQLAB_FIELD_ACCESS(train.early_stop_window), 1, 1e9,
+                          "steps in the running train accuracy"));
+    // eval (tasks.md §1.1)
+    v.push_back(int_field("eval", "max_length", SEQLAB_FIELD_ACCESS(eval.max_length), 1, 1 << 24,
+                          "longest evaluated length"));
+    v.push_back(int_field("eval", "length_stride", SEQLAB_FIELD_ACCESS(eval.length_stride), 1, 1 << 24,
+                          "stride of evaluated lengths beyond the ID range (max_length always included)"));
+    v.push_back(int_field("eval", "samples_per_length", SEQLAB_FIELD_ACCESS(eval.samples_per_length), 1,
+                          1 << 24, "sequences per evaluated length"));
+    v.push_back(int_field("eval", "batch_size", SEQLAB_FIELD_ACCESS(eval.batch_size), 1, 1 << 20,
+                          "evaluation sub-batch size"));
+    v.push_back(int_field("eval", "seed", SEQLAB_FIELD_ACCESS(eval.seed), 0, 9.0e18, "evaluation seed"));
+    v.push_back(int_field("eval", "id_max_length", SEQLAB_FIELD_ACCESS(eval.id_max_length), 1, 1 << 24,
+                          "ID score averages lengths 1..id_max_length"));
+    v.push_back(int_field("eval", "ood_from", SEQLAB_FIELD_ACCESS(eval.ood_from), 1, 1 << 24,
+                          "OOD score averages lengths ood_from..max_length"));
+    return v;
+  }();
+  return fields;
+}
+
+const Field* find_field(const std::string& section, const std::string& key) {
+  for (const auto& f : schema())
+    if (f.section == section && f.key == key) return &f;
+  return nullptr;
+}
+
+std::vector<std::string> keys_of(const std::string& section) {
+  std::vector<std::string> out;
+  for (const auto& f : schema())
+    if (f.section == section) out.push_back(f.key);
+  return out;
+}
+
+const std::vector<std::string> kSections = {"task", "model", "train", "eval"};
+
+void assign_key(RunConfig& cfg, const std::string& section, const std::string& key,
+                const YAML::Node& value, const std::string& origin,
+                std::set<std::string>& model_keys) {
+  const Field* f = find_field(section, key);
+  if (!f) {
+    const std::string where = section.empty() ? "top level" : "section '" + section + "'";
+    const auto valid = section.empty() ? std::vector<std::string>{"name", "task", "model", "train", "eval"}
+                                       : keys_of(section);
+    throw UserError(origin + ": unknown key '" + (section.empty() ? key : section + "." + key) +
+                    "' in " + where + " (valid keys: " + join_names(valid) + ")");
+  }
+  f->assign(cfg, value);
+  if (section == "model" && key != "name") model_keys.insert(key);
+}
+
+void check_model_keys(const RunConfig& cfg, const std::set<std::string>& model_keys,
+                      const std::string& origin) {
+  for (const auto& key : model_keys) {
+    const Field* f = find_field("model", key);
+    if (f && !f->used_by(cfg.model.name)) {
+      std::vector<std::string> its;
+      for (const auto& g : schema())
+        if (g.section == "model" && g.key != "name" && g.used_by(cfg.model.name)) its.push_back(g.key);
+      throw UserError(origin + ": model." + key + " is not used by model '" + cfg.model.name +
+                      "' (its keys: " + join_names(its) + ")");
+    }
+  }
+}
+
+}  // namespace
+
+RunConfig parse_yaml(const std::string& text, const std::string& origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw UserError(origin + ": malformed YAML at line " + std::to_string(e.mark.line + 1) +
+                    ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  RunConfig cfg;
+  if (root.IsNull()) return cfg;
+  if (!root.IsMap())
+    throw UserError(origin + ": expected a mapping with sections task, model, train, eval");
+  std::set<std::string> model_keys;
+  for (const auto& item : root) {
+    const std::string top = item.first.as<std::string>();
+    if (std::find(kSections.begin(), kSections.end(), top) != kSections.end()) {
+      if (item.second.IsNull()) continue;
+      if (!item.second.IsMap())
+        throw UserError(origin + ": section '" + top + "' must be a mapping of key: value");
+      for (const auto& kv : item.second)
+        assign_key(cfg, top, kv.first.as<std::string>(), kv.second, origin, model_keys);
+    } else {
+      assign_key(cfg, "", top, item.second, origin, model_keys);
+    }
+  }
+  check_model_keys(cfg, model_keys, origin);
+  cfg.explicit_model_keys.assign(model_keys.begin(), model_keys.end());
+  return cfg;
+}
+
+RunConfig load_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw UserError("cannot read config file '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_yaml(ss.str(), path);
+}
+
+void apply_override(RunConfig& cfg, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw UserError("--set '" + assignment + "': expected key=value, e.g. train.lr=1e-3");
+  const std::string path = assignment.substr(0, eq);
+  const std::string value = assignment.substr(eq + 1);
+  const auto dot = path.find('.');
+  const std::string section = dot == std::string::npos ? "" : path.substr(0, dot);
+  const std::string key = dot == std::string::npos ? path : path.substr(dot + 1);
+  if (!section.empty() &&
+      std::find(kSections.begin(), kSections.end(), section) == kSections.end())
+    throw UserError("--set '" + assignment + "': unknown section '" + section +
+                    "' (valid: " + join_names(kSections) + ")");
+  YAML::Node node;
+  try {
+    node = YAML::Load(value);
+  } catch (const YAML::Exception& e) {
+    throw UserError("--set '" + assignment + "': cannot parse value: " + e.msg);
+  }
+  if (value.empty()) node = YAML::Node(std::string());
+  std::set<std::string> model_keys(cfg.explicit_model_keys.begin(), cfg.explicit_model_keys.end());
+  assign_key(cfg, section, key, node, "--set " + assignment, model_keys);
+  check_model_keys(cfg, model_keys, "--set " + assignment);
+  cfg.explicit_model_keys.assign(model_keys.begin(), model_keys.end());
+}
+
+void validate(const RunConfig& cfg) {
+  const auto& t = cfg.train;
+  if (t.min_length > t.max_length)
+    throw UserError("train.min_length = " + std::to_string(t.min_length) +
+                    " exceeds train.max_length = " + std::to_string(t.max_length));
+  if (t.schedule == "warmup_cosine" && t.warmup_steps > t.steps)
+    throw UserError("train.warmup_steps = " + std::to_string(t.warmup_steps) +
+                    " exceeds train.steps = " + std::to_string(t.steps));
+  const auto& e = cfg.eval;
+  if (e.id_max_length > e.max_length)
+    throw UserError("eval.id_max_length = " + std::to_string(e.id_max_length) +
+                    " exceeds eval.max_length = " + std::to_string(e.max_length));
+  if (e.ood_from > e.max_length)
+    throw UserError("eval.ood_from = " + std::to_string(e.ood_from) +
+                    " exceeds eval.max_length = " + std::to_string(e.max_length));
+  const auto& m = cfg.model;
+  if (m.name == "sdssm" && m.readout != "linear" && m.readout != "mlp")
+    throw UserError("model.readout = '" + m.readout + "' is not valid for sdssm (one of: linear, mlp)");
+  if (m.name == "complex_diagonal" && m.readout != "linear" && m.readout != "nonlinear")
+    throw UserError("model.readout = '" + m.readout +
+                    "' is not valid for complex_diagonal (one of: linear, nonlinear)");
+  if (m.name == "transformer") {
+    if (m.d_model % m.heads != 0)
+      throw UserError("model.heads = " + std::to_string(m.heads) + " must divide model.d_model = " +
+                      std::to_string(m.d_model));
+    if (m.positions == "rope" && (m.d_model / m.heads) % 2 != 0)
+      throw UserError("model.positions = rope needs an even head dimension (d_model / heads = " +
+                      std::to_string(m.d_model / m.heads) + ")");
+  }
+}
+
+std::string to_yaml(const RunConfig& cfg) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  if (!cfg.name.empty()) find_field("", "name")->emit(cfg, out);
+  for (const auto& section : kSections) {
+    out << YAML::Key << section << YAML::Value << YAML::BeginMap;
+    for (const auto& f : schema()) {
+      if (f.section != section) continue;
+      if (section == "model" && !f.used_by(cfg.model.name)) continue;
+      f.emit(cfg, out);
+    }
+    out << YAML::EndMap;
+  }
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+std::vector<std::string> describe_keys() {
+  std::vector<std::string> out;
+  for (const auto& f : schema()) {
+    std::string line = f.path() + " (" + kind_name(f.kind) + ", " + f.allowed() + "): " + f.help;
+    if (!f.models.empty()) line += " [" + join_names(f.models) + "]";
+    out.push_back(line);
+  }
+  return out;
+}
+
+}  // namespace seqlab::config

@@ -1,0 +1,67 @@
+#include "seqlab/eval/run_eval.h"
+
+#include <filesystem>
+
+#include "seqlab/train/progress.h"
+#include "seqlab/train/run_dir.h"
+#include "seqlab/util/error.h"
+#include "seqlab/util/json_io.h"
+
+namespace fs = std::filesystem;
+
+namespace seqlab::eval {
+
+RunEvaluation evaluate_run(const std::string& run_dir,
+                           const std::vector<std::string>& eval_overrides, bool show_progress) {
+  auto run = train::load_run(run_dir);
+  for (const auto& o : eval_overrides) {
+    if (o.rfind("eval.", 0) != 0)
+      throw UserError("--set '" + o + "': only eval.* keys can be changed when evaluating a run");
+    config::apply_override(run.config, o);
+  }
+  config::validate(run.config);
+  const auto& ec = run.config.eval;
+  const auto& info = run.task->info();
+  train::Progress progress("eval " + run.config.task.name + "/" + run.config.model.name,
+                           static_cast<int64_t>(evaluation_lengths(ec).size()),
+                           show_progress && train::Progress::stderr_is_terminal());
+  RunEvaluation out;
+  out.result = evaluate_length_generalization(
+      *run.model, *run.task, ec, [&](size_t done, size_t) {
+        progress.update(static_cast<int64_t>(done), "lengths");
+      });
+  progress.finish();
+
+  nlohmann::json train_summary = nlohmann::json::object();
+  const auto summary_path = (fs::path(run_dir) / "train_summary.json").string();
+  if (fs::exists(summary_path)) train_summary = read_json_file(summary_path);
+
+  auto& js = out.eval_json;
+  js["task"] = run.config.task.name;
+  js["model"] = run.config.model.name;
+  js["name"] = run.config.name;
+  js["query_token"] = run.config.task.query_token;
+  js["lengths"] = out.result.lengths;
+  js["accuracy"] = out.result.accuracy;
+  js["id_accuracy"] = out.result.id_accuracy;
+  js["ood_accuracy"] = out.result.ood_accuracy;
+  js["id_range"] = {1, ec.id_max_length};
+  js["ood_range"] = {ec.ood_from, ec.max_length};
+  js["num_classes"] = info.num_classes;
+  js["chance"] = 1.0 / static_cast<double>(info.num_classes);
+  js["train_max_length"] = run.config.train.max_length;
+  js["samples_per_length"] = ec.samples_per_length;
+  js["eval_seed"] = ec.seed;
+  js["checkpoint_step"] = run.step;
+  js["steps"] = train_summary.value("steps", run.step);
+  js["early_stopped"] = train_summary.value("early_stopped", false);
+  js["train_seconds"] = train_summary.value("train_seconds", 0.0);
+  js["tokens_per_s"] = train_summary.value("tokens_per_s", 0.0);
+  js["parameters"] = train_summary.value("parameters", int64_t{0});
+  js["eval_seconds"] = out.result.seconds;
+  js["wall_seconds"] = train_summary.value("train_seconds", 0.0) + out.result.seconds;
+  write_file_atomic((fs::path(run_dir) / "eval.json").string(), js.dump(2) + "\n");
+  return out;
+}
+
+}  // namespace seqlab::eval

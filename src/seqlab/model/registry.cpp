@@ -1,0 +1,43 @@
+#include "seqlab/model/registry.h"
+
+#include <torch/torch.h>
+
+#include "seqlab/model/complex_diagonal_model.h"
+#include "seqlab/model/lstm_model.h"
+#include "seqlab/model/sdssm_model.h"
+#include "seqlab/model/transformer_model.h"
+#include "seqlab/util/error.h"
+
+namespace seqlab::model {
+
+const std::vector<ModelInfo>& model_infos() {
+  static const std::vector<ModelInfo> infos = {
+      {"sdssm", "selective dense SSM: softmax-mixed dictionary of dense transitions, column Lp norm",
+       "dense, input-dependent"},
+      {"complex_diagonal", "selective complex-diagonal SSM with unit-modulus eigenvalues (SD-SSM paper)",
+       "complex diagonal, input-dependent"},
+      {"lstm", "LSTM (PyTorch nn.LSTM semantics), linear readout", "not in framework"},
+      {"transformer", "causal pre-norm softmax-attention Transformer (NoPE / learned / RoPE)",
+       "identity (NoPE, learned) or orthogonal LTI (RoPE)"},
+  };
+  return infos;
+}
+
+std::shared_ptr<SequenceModel> make_model(const config::ModelConfig& cfg, int64_t vocab_size,
+                                          int64_t num_classes) {
+  if (cfg.name == "sdssm") return make_sdssm_model(cfg, vocab_size, num_classes);
+  if (cfg.name == "complex_diagonal") return make_complex_diagonal_model(cfg, vocab_size, num_classes);
+  if (cfg.name == "lstm") return make_lstm_model(cfg, vocab_size, num_classes);
+  if (cfg.name == "transformer") return make_transformer_model(cfg, vocab_size, num_classes);
+  std::vector<std::string> names;
+  for (const auto& i : model_infos()) names.push_back(i.name);
+  throw UserError("unknown model '" + cfg.name + "' (valid: " + join_names(names) + ")");
+}
+
+int64_t count_parameters(const SequenceModel& model) {
+  int64_t n = 0;
+  for (const auto& p : model.parameters()) n += p.numel();
+  return n;
+}
+
+}  // namespace seqlab::model

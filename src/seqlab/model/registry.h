@@ -1,0 +1,25 @@
+// Builds a SequenceModel from its config (the `model:` section).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "seqlab/config/config.h"
+#include "seqlab/model/model.h"
+
+namespace seqlab::model {
+
+struct ModelInfo {
+  std::string name;
+  std::string description;
+  std::string structure;  // A_t structure class (spec/mixers.md §3.1)
+};
+
+// Throws seqlab::UserError naming the valid models on an unknown name or a bad option.
+std::shared_ptr<SequenceModel> make_model(const config::ModelConfig& cfg, int64_t vocab_size,
+                                          int64_t num_classes);
+const std::vector<ModelInfo>& model_infos();
+int64_t count_parameters(const SequenceModel& model);
+
+}  // namespace seqlab::model

@@ -1,0 +1,45 @@
+#include "seqlab/train/run_dir.h"
+
+#include <filesystem>
+
+#include "seqlab/model/registry.h"
+#include "seqlab/train/checkpoint.h"
+#include "seqlab/util/error.h"
+
+namespace fs = std::filesystem;
+
+namespace seqlab::train {
+
+config::RunConfig load_run_config(const std::string& run_dir) {
+  if (!fs::is_directory(run_dir)) throw UserError("run directory '" + run_dir + "' does not exist");
+  const auto path = (fs::path(run_dir) / "config.yaml").string();
+  if (!fs::exists(path))
+    throw UserError("'" + run_dir + "' is not a seqlab run directory (no config.yaml)");
+  auto cfg = config::load_file(path);
+  config::validate(cfg);
+  return cfg;
+}
+
+std::unique_ptr<tasks::Task> make_run_task(const config::RunConfig& cfg) {
+  tasks::TaskOptions opts;
+  opts.name = cfg.task.name;
+  opts.query_token = cfg.task.query_token;
+  opts.n = cfg.task.n;
+  return tasks::make_task(opts);
+}
+
+LoadedRun load_run(const std::string& run_dir) {
+  LoadedRun run;
+  run.config = load_run_config(run_dir);
+  run.task = make_run_task(run.config);
+  const auto& info = run.task->info();
+  run.model = model::make_model(run.config.model, info.vocab_size, info.num_classes);
+  const auto ckpt = latest_checkpoint(run_dir);
+  if (!ckpt) throw UserError("run '" + run_dir + "' has no checkpoint: train it first");
+  const auto state = load_checkpoint(*ckpt, *run.model, nullptr);
+  run.checkpoint = *ckpt;
+  run.step = state.value("step", int64_t{0});
+  return run;
+}
+
+}  // namespace seqlab::train

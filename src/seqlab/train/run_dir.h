@@ -1,0 +1,27 @@
+// What a run directory holds and how to reopen it: config.yaml, log.jsonl, checkpoints/,
+// train_summary.json, eval.json (design/architecture.md "Run directory").
+#pragma once
+#include <memory>
+#include <string>
+
+#include "seqlab/config/config.h"
+#include "seqlab/model/model.h"
+#include "seqlab/tasks/task.h"
+
+namespace seqlab::train {
+
+config::RunConfig load_run_config(const std::string& run_dir);
+std::unique_ptr<tasks::Task> make_run_task(const config::RunConfig& cfg);
+
+struct LoadedRun {
+  config::RunConfig config;
+  std::unique_ptr<tasks::Task> task;
+  std::shared_ptr<model::SequenceModel> model;
+  std::string checkpoint;  // directory the weights came from
+  int64_t step = 0;
+};
+
+// Rebuilds the model of a finished (or interrupted) run from its newest checkpoint.
+LoadedRun load_run(const std::string& run_dir);
+
+}  // namespace seqlab::train

@@ -1,0 +1,261 @@
+#include "seqlab/train/trainer.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+
+#include "seqlab/model/registry.h"
+#include "seqlab/train/checkpoint.h"
+#include "seqlab/train/loss.h"
+#include "seqlab/train/progress.h"
+#include "seqlab/train/run_dir.h"
+#include "seqlab/train/schedule.h"
+#include "seqlab/util/error.h"
+#include "seqlab/util/json_io.h"
+#include "seqlab/util/rng.h"
+
+namespace fs = std::filesystem;
+
+namespace seqlab::train {
+namespace {
+
+// Data stream seed: distinct from the initialization seed but derived from the same train.seed.
+constexpr uint64_t kDataStream = 0x5e91ab;
+
+}  // namespace
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::TrainConfig& t,
+                                                        const std::vector<torch::Tensor>& params) {
+  if (t.optimizer == "adamw")
+    return std::make_unique<torch::optim::AdamW>(
+        params, torch::optim::AdamWOptions(t.lr).betas({t.beta1, t.beta2}).eps(t.eps).weight_decay(
+                    t.weight_decay));
+  return std::make_unique<torch::optim::Adam>(
+      params,
+      torch::optim::AdamOptions(t.lr).betas({t.beta1, t.beta2}).eps(t.eps).weight_decay(t.weight_decay));
+}
+
+namespace {
+
+void set_lr(torch::optim::Optimizer& opt, double lr) {
+  for (auto& group : opt.param_groups()) group.options().set_lr(lr);
+}
+
+// Keeps only the log rows up to `step`, so a resumed run appends exactly where it left off.
+void truncate_log(const fs::path& log_path, int64_t step) {
+  if (!fs::exists(log_path)) return;
+  std::ifstream in(log_path);
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    nlohmann::json row;
+    try {
+      row = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception&) {
+      break;  // a torn last line from a crash
+    }
+    if (row.value("step", int64_t{0}) > step) break;
+    kept += line + "\n";
+  }
+  write_file_atomic(log_path.string(), kept);
+}
+
+nlohmann::json rng_to_json(const Rng& rng) {
+  nlohmann::json a = nlohmann::json::array();
+  for (uint64_t s : rng.state()) a.push_back(std::to_string(s));
+  return a;
+}
+
+Rng rng_from_json(const nlohmann::json& a) {
+  std::array<uint64_t, 4> s{};
+  if (!a.is_array() || a.size() != 4) throw UserError("checkpoint state.json: malformed rng state");
+  for (size_t i = 0; i < 4; ++i) s[i] = std::stoull(a[i].get<std::string>());
+  Rng r;
+  r.set_state(s);
+  return r;
+}
+
+}  // namespace
+
+StepResult train_step(model::SequenceModel& model, torch::optim::Optimizer& optimizer,
+                      const tasks::Batch& batch, double grad_clip) {
+  const auto logits = model.forward(batch.inputs);
+  const auto scored = scored_loss(logits, batch.targets);
+  optimizer.zero_grad();
+  scored.loss.backward();
+  if (grad_clip > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), grad_clip);
+  optimizer.step();
+  return {scored.loss.item<double>(), scored.correct, scored.scored};
+}
+
+TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
+                   const TrainOptions& options) {
+  config::validate(cfg);
+  const auto& tc = cfg.train;
+  fs::create_directories(run_dir);
+  const fs::path dir(run_dir);
+  const auto config_path = (dir / "config.yaml").string();
+  if (options.resume) {
+    if (!fs::exists(config_path))
+      throw UserError("--resume: '" + run_dir + "' has no config.yaml to resume from");
+  }
+  write_file_atomic(config_path, config::to_yaml(cfg));
+
+  auto task = make_run_task(cfg);
+  const auto& info = task->info();
+  torch::manual_seed(static_cast<uint64_t>(tc.seed));
+  auto model = model::make_model(cfg.model, info.vocab_size, info.num_classes);
+  model->train();
+  auto optimizer = make_optimizer(tc, model->parameters());
+  Rng data_rng(static_cast<uint64_t>(tc.seed) ^ kDataStream);
+
+  TrainSummary summary;
+  summary.parameters = model::count_parameters(*model);
+  int64_t start_step = 0;
+  double elapsed_before = 0;
+  // Interval accumulators (reset at every log row) and the early-stop window.
+  double sum_loss = 0, sum_correct = 0, sum_scored = 0, sum_len = 0;
+  int64_t interval_steps = 0;
+  std::deque<double> window;
+
+  const fs::path log_path = dir / "log.jsonl";
+  if (options.resume) {
+    const auto ckpt = latest_checkpoint(run_dir);
+    if (!ckpt) throw UserError("--resume: run '" + run_dir + "' has no checkpoint");
+    const auto state = load_checkpoint(*ckpt, *model, optimizer.get());
+    start_step = state.at("step").get<int64_t>();
+    data_rng = rng_from_json(state.at("data_rng"));
+    elapsed_before = state.value("elapsed_s", 0.0);
+    sum_loss = state.value("sum_loss", 0.0);
+    sum_correct = state.value("sum_correct", 0.0);
+    sum_scored = state.value("sum_scored", 0.0);
+    sum_len = state.value("sum_len", 0.0);
+    interval_steps = state.value("interval_steps", int64_t{0});
+    for (const auto& a : state.value("window", nlohmann::json::array())) window.push_back(a.get<double>());
+    summary.early_stopped = state.value("early_stopped", false);
+    truncate_log(log_path, start_step);
+    if (start_step >= tc.steps || summary.early_stopped) {
+      summary.steps = start_step;
+      summary.train_seconds = elapsed_before;
+      return summary;
+    }
+  } else {
+    fs::remove(log_path);
+    fs::remove_all(dir / "checkpoints");
+  }
+
+  std::ofstream log(log_path, std::ios::app);
+  if (!log) throw UserError("cannot write '" + log_path.string() + "'");
+
+  const auto t0 = std::chrono::steady_clock::now();
+  auto seconds_since = [](std::chrono::steady_clock::time_point a) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+  };
+  Progress progress(cfg.task.name + "/" + cfg.model.name, tc.steps,
+                    options.progress && Progress::stderr_is_terminal());
+  int64_t tokens_this_run = 0;
+  double window_sum = 0;
+  for (double a : window) window_sum += a;
+  int64_t interval_tokens = 0;
+  auto interval_t0 = std::chrono::steady_clock::now();
+
+  auto state_json = [&](int64_t step) {
+    nlohmann::json s;
+    s["data_rng"] = rng_to_json(data_rng);
+    s["elapsed_s"] = elapsed_before + seconds_since(t0);
+    s["sum_loss"] = sum_loss;
+    s["sum_correct"] = sum_correct;
+    s["sum_scored"] = sum_scored;
+    s["sum_len"] = sum_len;
+    s["interval_steps"] = interval_steps;
+    s["window"] = nlohmann::json(std::vector<double>(window.begin(), window.end()));
+    s["early_stopped"] = summary.early_stopped;
+    s["step"] = step;
+    return s;
+  };
+
+  int64_t step = start_step;
+  const int64_t last_step = options.stop_after > 0 ? std::min(tc.steps, options.stop_after) : tc.steps;
+  while (step < last_step) {
+    ++step;
+    const double lr = learning_rate(tc, step);
+    set_lr(*optimizer, lr);
+    const int64_t length = data_rng.uniform_range(tc.min_length, tc.max_length);
+    const auto batch = task->sample(data_rng, tc.batch_size, length);
+    const auto scored = train_step(*model, *optimizer, batch, tc.grad_clip);
+    const double loss_value = scored.loss;
+    if (!std::isfinite(loss_value))
+      throw UserError("training diverged: loss is " + std::to_string(loss_value) + " at step " +
+                      std::to_string(step) + " (try a lower train.lr or train.grad_clip)");
+    const double acc = scored.scored > 0 ? scored.correct / scored.scored : 0.0;
+    sum_loss += loss_value;
+    sum_correct += scored.correct;
+    sum_scored += scored.scored;
+    sum_len += static_cast<double>(length);
+    ++interval_steps;
+    const int64_t tokens = batch.inputs.numel();
+    tokens_this_run += tokens;
+    interval_tokens += tokens;
+    window.push_back(acc);
+    window_sum += acc;
+    if (static_cast<int64_t>(window.size()) > tc.early_stop_window) {
+      window_sum -= window.front();
+      window.pop_front();
+    }
+    const bool stop_early = tc.early_stop_accuracy > 0 &&
+                            static_cast<int64_t>(window.size()) == tc.early_stop_window &&
+                            window_sum / static_cast<double>(window.size()) >= tc.early_stop_accuracy;
+    const bool last = step == tc.steps || stop_early;
+
+    if (step % tc.log_every == 0 || last) {
+      const double dt = seconds_since(interval_t0);
+      nlohmann::json row;
+      row["step"] = step;
+      row["loss"] = sum_loss / static_cast<double>(interval_steps);
+      row["accuracy"] = sum_scored > 0 ? sum_correct / sum_scored : 0.0;
+      row["lr"] = lr;
+      row["mean_length"] = sum_len / static_cast<double>(interval_steps);
+      row["tokens_per_s"] = dt > 0 ? static_cast<double>(interval_tokens) / dt : 0.0;
+      row["elapsed_s"] = elapsed_before + seconds_since(t0);
+      log << row.dump() << "\n";
+      log.flush();
+      summary.final_loss = row["loss"];
+      summary.final_accuracy = row["accuracy"];
+      char fields[160];
+      std::snprintf(fields, sizeof fields, "loss %.4f acc %.3f | %.0f tok/s",
+                    row["loss"].get<double>(), row["accuracy"].get<double>(),
+                    row["tokens_per_s"].get<double>());
+      progress.update(step, fields);
+      sum_loss = sum_correct = sum_scored = sum_len = 0;
+      interval_steps = 0;
+      interval_tokens = 0;
+      interval_t0 = std::chrono::steady_clock::now();
+    }
+    if (stop_early) summary.early_stopped = true;
+    const bool ckpt_due = tc.checkpoint_every > 0 && step % tc.checkpoint_every == 0;
+    if (ckpt_due || last || step == last_step)
+      save_checkpoint(run_dir, step, *model, optimizer.get(), state_json(step), tc.keep_checkpoints);
+    if (stop_early) break;
+  }
+  progress.finish();
+  const double run_seconds = seconds_since(t0);
+  summary.steps = step;
+  summary.train_seconds = elapsed_before + run_seconds;
+  summary.tokens_per_second = run_seconds > 0 ? static_cast<double>(tokens_this_run) / run_seconds : 0;
+  nlohmann::json js;
+  js["steps"] = summary.steps;
+  js["early_stopped"] = summary.early_stopped;
+  js["train_seconds"] = summary.train_seconds;
+  js["tokens_per_s"] = summary.tokens_per_second;
+  js["final_loss"] = summary.final_loss;
+  js["final_accuracy"] = summary.final_accuracy;
+  js["parameters"] = summary.parameters;
+  write_file_atomic((dir / "train_summary.json").string(), js.dump(2) + "\n");
+  return summary;
+}
+
+}  // namespace seqlab::train

@@ -1,0 +1,147 @@
+// End-to-end checks of the seqlab binary: bad input gives one clear line and a non-zero exit with
+// nothing half-written; the happy path writes a complete run directory.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string out;  // stdout + stderr
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(SEQLAB_BINARY) + " " + args + " 2>&1";
+  Result r;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return r;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("seqlab_cli_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string write(const std::string& name, const std::string& text) {
+    const auto p = (dir_ / name).string();
+    std::ofstream(p) << text;
+    return p;
+  }
+  // A failing command: non-zero exit, a one-line "seqlab: error:" message containing `needle`.
+  void expect_clean_error(const std::string& args, const std::string& needle) {
+    const auto r = run(args);
+    EXPECT_NE(r.code, 0) << args;
+    EXPECT_NE(r.out.find("seqlab: error: "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.out;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  }
+  fs::path dir_;
+};
+
+const char* kTiny = R"(task: {name: parity_check, query_token: true}
+model: {name: sdssm, state_size: 8, dict_size: 2}
+train: {steps: 30, batch_size: 16, max_length: 8, lr: 1.0e-2, log_every: 10, checkpoint_every: 10}
+eval: {max_length: 60, length_stride: 20, samples_per_length: 32, id_max_length: 8, ood_from: 9}
+)";
+
+TEST_F(Cli, UnknownTaskModelKeyAndMalformedYaml) {
+  expect_clean_error("sample no_such_task --length 5", "unknown task 'no_such_task'");
+  const auto bad_model = write("m.yaml", "model: {name: mamba9}\n");
+  expect_clean_error("train " + bad_model + " --out " + (dir_ / "r1").string(), "sdssm");
+  const auto bad_key = write("k.yaml", "train: {stepz: 3}\n");
+  expect_clean_error("train " + bad_key + " --out " + (dir_ / "r2").string(),
+                     "unknown key 'train.stepz'");
+  const auto bad_yaml = write("y.yaml", "train: {steps: [1, 2\n");
+  expect_clean_error("train " + bad_yaml + " --out " + (dir_ / "r3").string(), "malformed YAML");
+  expect_clean_error("train no/such/preset", "no config file or preset");
+  const auto tiny = write("t.yaml", kTiny);
+  expect_clean_error("train " + tiny + " --set train.lr=abc --out " + (dir_ / "r4").string(),
+                     "train.lr");
+  for (const char* r : {"r1", "r2", "r3", "r4"}) EXPECT_FALSE(fs::exists(dir_ / r)) << r;
+}
+
+TEST_F(Cli, NegativeLengthsAreRejected) {
+  expect_clean_error("sample parity_check --length -3", "--length = -3");
+  const auto neg = write("n.yaml", "train: {max_length: -40}\n");
+  expect_clean_error("train " + neg + " --out " + (dir_ / "r").string(), "train.max_length = -40");
+  EXPECT_FALSE(fs::exists(dir_ / "r"));
+}
+
+TEST_F(Cli, SamplePrintsJsonl) {
+  const auto r = run("sample parity_check --length 4 --count 3 --seed 5 --query-token");
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::istringstream in(r.out);
+  std::string line;
+  int rows = 0;
+  while (std::getline(in, line)) {
+    const auto js = nlohmann::json::parse(line);
+    const auto input = js.at("input").get<std::vector<int64_t>>();
+    ASSERT_EQ(input.size(), 5u);
+    EXPECT_EQ(input.back(), 2);
+    int64_t ones = 0;
+    for (size_t i = 0; i < 4; ++i) ones += input[i];
+    EXPECT_EQ(js.at("target").get<int64_t>(), ones % 2);
+    ++rows;
+  }
+  EXPECT_EQ(rows, 3);
+  EXPECT_EQ(run("sample parity_check --length 4 --count 3 --seed 5 --query-token").out, r.out);
+}
+
+TEST_F(Cli, TrainEvalReportExportAndBadCheckpoints) {
+  const auto tiny = write("t.yaml", kTiny);
+  const auto out = (dir_ / "run").string();
+  auto r = run("train " + tiny + " --quiet --threads 1 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* f : {"config.yaml", "log.jsonl", "train_summary.json", "eval.json",
+                        "accuracy_vs_length.svg", "accuracy_vs_length.png"})
+    EXPECT_TRUE(fs::exists(fs::path(out) / f)) << f;
+  // The run directory is not overwritten by accident.
+  expect_clean_error("train " + tiny + " --out " + out, "already holds a run");
+  r = run("eval " + out + " --quiet --set eval.samples_per_length=16");
+  EXPECT_EQ(r.code, 0) << r.out;
+  r = run("report " + out + " --out " + (dir_ / "rep").string());
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(dir_ / "rep" / "report.html"));
+  r = run("export " + out + " --format safetensors");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(fs::path(out) / "model.safetensors"));
+  expect_clean_error("export " + out + " --format onnx", "--format 'onnx' is not supported");
+  // Corrupt the newest checkpoint: eval fails cleanly and leaves eval.json as it was.
+  const auto before = nlohmann::json::parse(std::ifstream(fs::path(out) / "eval.json"));
+  std::ofstream(fs::path(out) / "checkpoints" / "step_30" / "model.pt", std::ios::trunc) << "xx";
+  expect_clean_error("eval " + out, "corrupted");
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(fs::path(out) / "eval.json")), before);
+  fs::remove_all(fs::path(out) / "checkpoints");
+  expect_clean_error("eval " + out, "no checkpoint");
+  expect_clean_error("eval " + (dir_ / "nowhere").string(), "does not exist");
+}
+
+TEST_F(Cli, ListShowsTasksModelsPresets) {
+  const auto r = run("list");
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* s : {"parity_check", "a5", "sdssm", "complex_diagonal", "lstm", "transformer",
+                        "regular/d4_sdssm", "train.lr"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s;
+  expect_clean_error("list widgets", "cannot list 'widgets'");
+}
+
+}  // namespace

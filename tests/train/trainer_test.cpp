@@ -1,0 +1,146 @@
+#include "seqlab/train/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "seqlab/train/checkpoint.h"
+#include "seqlab/train/run_dir.h"
+#include "seqlab/util/error.h"
+
+namespace fs = std::filesystem;
+
+namespace seqlab::train {
+namespace {
+
+config::RunConfig tiny_config() {
+  config::RunConfig cfg;
+  cfg.name = "tiny";
+  cfg.task.name = "parity_check";
+  cfg.task.query_token = true;
+  cfg.model.name = "sdssm";
+  cfg.model.state_size = 8;
+  cfg.model.dict_size = 2;
+  cfg.train.steps = 20;
+  cfg.train.batch_size = 8;
+  cfg.train.max_length = 6;
+  cfg.train.lr = 1e-2;
+  cfg.train.log_every = 2;
+  cfg.train.checkpoint_every = 5;
+  cfg.train.keep_checkpoints = 2;
+  return cfg;
+}
+
+std::string temp_dir(const std::string& name) {
+  const auto dir = fs::temp_directory_path() / ("seqlab_trainer_test_" + name + "_" +
+                                                std::to_string(::getpid()));
+  fs::remove_all(dir);
+  return dir.string();
+}
+
+// log.jsonl rows without the timing fields, which legitimately differ between runs.
+std::vector<nlohmann::json> deterministic_rows(const std::string& run_dir) {
+  std::vector<nlohmann::json> rows;
+  std::ifstream in(fs::path(run_dir) / "log.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto row = nlohmann::json::parse(line);
+    row.erase("tokens_per_s");
+    row.erase("elapsed_s");
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+TEST(Trainer, SameSeedSameTrajectory) {
+  const auto a = temp_dir("a"), b = temp_dir("b");
+  train(tiny_config(), a, {});
+  train(tiny_config(), b, {});
+  const auto ra = deterministic_rows(a), rb = deterministic_rows(b);
+  ASSERT_EQ(ra.size(), 10u);
+  EXPECT_EQ(ra, rb);
+  auto other = tiny_config();
+  other.train.seed = 1;
+  const auto c = temp_dir("c");
+  train(other, c, {});
+  EXPECT_NE(deterministic_rows(c), ra);
+  for (const auto& d : {a, b, c}) fs::remove_all(d);
+}
+
+TEST(Trainer, ResumeContinuesIdenticalTrajectory) {
+  const auto full = temp_dir("full"), split = temp_dir("split");
+  train(tiny_config(), full, {});
+  TrainOptions first;
+  first.stop_after = 7;  // not a multiple of log_every or checkpoint_every
+  const auto s1 = train(tiny_config(), split, first);
+  EXPECT_EQ(s1.steps, 7);
+  TrainOptions resume;
+  resume.resume = true;
+  const auto s2 = train(tiny_config(), split, resume);
+  EXPECT_EQ(s2.steps, 20);
+  EXPECT_EQ(deterministic_rows(split), deterministic_rows(full));
+  // Weights identical too.
+  auto r1 = load_run(full), r2 = load_run(split);
+  auto p1 = r1.model->parameters(), p2 = r2.model->parameters();
+  ASSERT_EQ(p1.size(), p2.size());
+  for (size_t i = 0; i < p1.size(); ++i) EXPECT_TRUE(torch::equal(p1[i], p2[i]));
+  fs::remove_all(full);
+  fs::remove_all(split);
+}
+
+TEST(Trainer, CheckpointsAreAtomicAndPruned) {
+  const auto dir = temp_dir("ckpt");
+  train(tiny_config(), dir, {});
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(fs::path(dir) / "checkpoints"))
+    names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"step_15", "step_20"}));
+  EXPECT_TRUE(fs::exists(fs::path(dir) / "config.yaml"));
+  EXPECT_TRUE(fs::exists(fs::path(dir) / "train_summary.json"));
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, CorruptedOrMissingCheckpointIsAClearError) {
+  const auto dir = temp_dir("corrupt");
+  train(tiny_config(), dir, {});
+  const auto ckpt = latest_checkpoint(dir);
+  ASSERT_TRUE(ckpt.has_value());
+  {
+    std::ofstream out(fs::path(*ckpt) / "model.pt", std::ios::trunc);
+    out << "not a checkpoint";
+  }
+  try {
+    load_run(dir);
+    FAIL() << "expected UserError";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("corrupted"), std::string::npos) << e.what();
+  }
+  fs::remove_all(fs::path(dir) / "checkpoints");
+  try {
+    load_run(dir);
+    FAIL() << "expected UserError";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("no checkpoint"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, EarlyStopWhenRunningAccuracyReached) {
+  auto cfg = tiny_config();
+  cfg.train.steps = 400;
+  cfg.train.max_length = 1;  // length-1 parity: trivially learnable
+  cfg.train.early_stop_accuracy = 0.99;
+  cfg.train.early_stop_window = 10;
+  const auto dir = temp_dir("early");
+  const auto s = train(cfg, dir, {});
+  EXPECT_TRUE(s.early_stopped);
+  EXPECT_LT(s.steps, 400);
+  EXPECT_TRUE(latest_checkpoint(dir).has_value());
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace seqlab::train
