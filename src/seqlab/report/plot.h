@@ -1,0 +1,41 @@
+// Plots of run results, drawn by gnuplot (Debian gnuplot-nox) in a subprocess: accuracy vs
+// sequence length (spec/tasks.md §1.1) and training curves from log.jsonl rows. Each plot is
+// written as <out_base>.svg and <out_base>.png (pngcairo when gnuplot has it, else png).
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace seqlab::report {
+
+// One line of an accuracy-vs-length plot: acc[i] in [0, 1] at lengths[i].
+struct Curve {
+  std::string label;
+  std::vector<int64_t> lengths;
+  std::vector<double> acc;
+};
+
+struct PlotOptions {
+  std::string title;
+  int64_t train_max_length = 0;  // dashed vertical line at this length; 0 = none
+  double chance = 0.0;           // dashed horizontal line at this accuracy (1/classes); 0 = none
+};
+
+// Whether a gnuplot executable is on PATH.
+bool gnuplot_available();
+
+// One line per curve; x = length, y = accuracy in [0, 1]; legend with the curve labels. Throws
+// seqlab::UserError if gnuplot is missing (run scripts/deps.sh), a curve is empty or its lengths
+// and accuracies differ in size, or gnuplot fails (its message is included).
+void plot_accuracy_vs_length(const std::vector<Curve>& curves, const PlotOptions& opts,
+                             const std::string& out_base);
+
+// Loss (left axis) and train accuracy (right axis, [0, 1]) against step, from log.jsonl rows
+// {"step", "loss", "accuracy", ...}. Rows without a numeric "step" and "loss" are skipped; a
+// missing "accuracy" leaves a gap. opts.title is used; the other options are ignored. Throws
+// seqlab::UserError as plot_accuracy_vs_length, or if no row has a step and a loss.
+void plot_training_curve(const std::vector<nlohmann::json>& log_rows, const PlotOptions& opts,
+                         const std::string& out_base);
+
+}  // namespace seqlab::report

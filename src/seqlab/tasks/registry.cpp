@@ -1,0 +1,21 @@
+// Task registry: make_task / task_names (task.h) over every task family (spec/tasks.md §0.5).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "seqlab/tasks/regular.h"
+#include "seqlab/tasks/task.h"
+#include "seqlab/util/error.h"
+
+namespace seqlab::tasks {
+
+std::vector<std::string> task_names() {
+  return regular_task_names();
+}
+
+std::unique_ptr<Task> make_task(const TaskOptions& options) {
+  if (is_regular_task(options.name)) return std::make_unique<RegularTask>(options);
+  throw UserError("unknown task '" + options.name + "' (valid: " + join_names(task_names()) + ")");
+}
+
+}  // namespace seqlab::tasks
