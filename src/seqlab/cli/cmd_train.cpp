@@ -62,6 +62,11 @@ void add_train(CLI::App& app) {
                 ev.result.id_accuracy, static_cast<long long>(cfg.eval.id_max_length),
                 ev.result.ood_accuracy, static_cast<long long>(cfg.eval.ood_from),
                 static_cast<long long>(cfg.eval.max_length), ev.result.seconds, out.c_str());
+    const int64_t overflow = ev.eval_json.value("first_overflow_length", int64_t{0});
+    if (overflow > 0)
+      std::printf("warning: non-finite logits (state overflow) from length %lld on; "
+                  "model.renorm_state=true avoids this for sdssm\n",
+                  static_cast<long long>(overflow));
   });
 }
 

@@ -169,6 +169,10 @@ const std::vector<Field>& schema() {
                              {"sdssm", "complex_diagonal"}));
     v.push_back(int_field("model", "mlp_size", SEQLAB_FIELD_ACCESS(model.mlp_size), 1, 65536,
                           "SD-SSM mlp readout width", {"sdssm"}));
+    v.push_back(bool_field("model", "renorm_state", SEQLAB_FIELD_ACCESS(model.renorm_state),
+                           "SD-SSM: rescale the state by powers of 2 during evaluation so long "
+                           "inputs cannot overflow float32 (mixers.md §3.4; exact up to LayerNorm eps)",
+                           {"sdssm"}));
     v.push_back(bool_field("model", "with_b", SEQLAB_FIELD_ACCESS(model.with_b),
                            "complex diagonal: input matrix B (false = initial state only)",
                            {"complex_diagonal"}));

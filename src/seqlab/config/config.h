@@ -23,6 +23,7 @@ struct ModelConfig {
   double lp = 1.2;              // column-normalization exponent p
   std::string readout = "linear";  // sdssm: linear | mlp; complex_diagonal: linear | nonlinear
   int64_t mlp_size = 64;        // sdssm mlp readout width
+  bool renorm_state = false;    // sdssm: rescale the state by powers of 2 at inference (§3.4)
   // complex_diagonal (spec/mixers.md §2.2.21)
   bool with_b = true;
   double scale_eigv = 1.0;

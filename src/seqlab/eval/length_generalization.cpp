@@ -35,15 +35,17 @@ LengthGenResult evaluate_length_generalization(
   for (size_t li = 0; li < result.lengths.size(); ++li) {
     const int64_t L = result.lengths[li];
     Rng rng = base.fork(static_cast<uint64_t>(L));
-    int64_t correct = 0;
+    int64_t correct = 0, nonfinite = 0;
     for (int64_t done = 0; done < cfg.samples_per_length; done += cfg.batch_size) {
       const int64_t b = std::min(cfg.batch_size, cfg.samples_per_length - done);
       const auto batch = task.sample(rng, b, L);
       const auto logits = model.forward(batch.inputs);
       correct += train::sequence_correct(logits, batch.targets).sum().item<int64_t>();
+      nonfinite += (~torch::isfinite(logits).all(-1).all(-1)).sum().item<int64_t>();
     }
     const double acc = static_cast<double>(correct) / static_cast<double>(cfg.samples_per_length);
     result.accuracy.push_back(acc);
+    result.nonfinite.push_back(nonfinite);
     if (L <= cfg.id_max_length) {
       id_sum += acc;
       ++id_n;

@@ -15,6 +15,8 @@ namespace seqlab::eval {
 struct LengthGenResult {
   std::vector<int64_t> lengths;
   std::vector<double> accuracy;
+  // Sequences per length whose logits were not finite (state overflow, spec/mixers.md §3.4).
+  std::vector<int64_t> nonfinite;
   double id_accuracy = 0;
   double ood_accuracy = 0;
   double seconds = 0;

@@ -43,6 +43,11 @@ RunEvaluation evaluate_run(const std::string& run_dir,
   js["query_token"] = run.config.task.query_token;
   js["lengths"] = out.result.lengths;
   js["accuracy"] = out.result.accuracy;
+  js["nonfinite_sequences"] = out.result.nonfinite;
+  int64_t first_overflow = 0;
+  for (size_t i = 0; i < out.result.lengths.size() && first_overflow == 0; ++i)
+    if (out.result.nonfinite[i] > 0) first_overflow = out.result.lengths[i];
+  js["first_overflow_length"] = first_overflow;  // 0 = none
   js["id_accuracy"] = out.result.id_accuracy;
   js["ood_accuracy"] = out.result.ood_accuracy;
   js["id_range"] = {1, ec.id_max_length};
