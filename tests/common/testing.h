@@ -70,8 +70,8 @@ inline ::testing::AssertionResult gradcheck(const std::function<torch::Tensor()>
         const double fd = (lp - lm) / (2 * h);
         const double an = gflat[e].item<double>();
         if (std::abs(fd - an) > tol * std::max(1.0, std::abs(an)))
-          return ::testing::AssertionFailure() << name << "[" << e << "]: finite difference " << fd
-                                               << " vs analytic " << an;
+          return ::testing::AssertionFailure()
+                 << name << "[" << e << "]: finite difference " << fd << " vs analytic " << an;
       }
     } else {
       const double scale = std::max(1.0, p.abs().max().item<double>());
@@ -87,9 +87,9 @@ inline ::testing::AssertionResult gradcheck(const std::function<torch::Tensor()>
         const double fd = (lp - lm) / (2 * h);
         const double an = (grad * dir).sum().item<double>();
         if (std::abs(fd - an) > tol * std::max(1.0, std::abs(an)))
-          return ::testing::AssertionFailure() << name << " direction " << d
-                                               << ": finite difference " << fd << " vs analytic "
-                                               << an;
+          return ::testing::AssertionFailure()
+                 << name << " direction " << d << ": finite difference " << fd << " vs analytic "
+                 << an;
       }
     }
   }

@@ -25,7 +25,8 @@ task: {name: d4, query_token: false}
 model: {name: sdssm, state_size: 32, dict_size: 6, lp: 1.1}
 train: {steps: 100, batch_size: 16, lr: 2.0e-3, schedule: warmup_cosine, warmup_steps: 10}
 eval: {max_length: 200, length_stride: 10, samples_per_length: 64}
-)", "test");
+)",
+                              "test");
   EXPECT_EQ(cfg.name, "demo");
   EXPECT_EQ(cfg.task.name, "d4");
   EXPECT_EQ(cfg.model.state_size, 32);
@@ -127,7 +128,8 @@ name: rt
 task: {name: cycle_navigation, query_token: true}
 model: {name: complex_diagonal, state_size: 16, readout: nonlinear, with_b: false}
 train: {lr: 1.2345678901234e-3, steps: 77}
-)", "f");
+)",
+                        "f");
   const auto text = to_yaml(cfg);
   const auto back = parse_yaml(text, "resolved");
   EXPECT_EQ(to_yaml(back), text);

@@ -34,8 +34,8 @@ config::RunConfig tiny_config() {
 }
 
 std::string temp_dir(const std::string& name) {
-  const auto dir = fs::temp_directory_path() / ("seqlab_trainer_test_" + name + "_" +
-                                                std::to_string(::getpid()));
+  const auto dir = fs::temp_directory_path() /
+                   ("seqlab_trainer_test_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   return dir.string();
 }

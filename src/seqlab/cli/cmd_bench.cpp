@@ -98,7 +98,8 @@ void add_bench(CLI::App& app) {
         tokens = 0;
         t0 = std::chrono::steady_clock::now();
       }
-      const auto batch = task->sample(rng, o->batch, rng.uniform_range(o->min_length, o->max_length));
+      const auto batch =
+          task->sample(rng, o->batch, rng.uniform_range(o->min_length, o->max_length));
       train::train_step(*model, *optimizer, batch, 1.0);
       tokens += batch.inputs.numel();
     }
@@ -117,12 +118,18 @@ void add_bench(CLI::App& app) {
                   recurrence_flops_per_token(cfg.model));
     std::printf("  machine SGEMM (1024^3, same threads): %.1f GFLOP/s\n", peak);
     if (!o->json.empty()) {
-      nlohmann::json js = {{"model", o->model},         {"task", o->task},
-                           {"batch", o->batch},         {"min_length", o->min_length},
-                           {"max_length", o->max_length}, {"query_token", o->query},
-                           {"threads", at::get_num_threads()}, {"steps", o->steps},
-                           {"tokens_per_s", tps},        {"recurrence_gflops", rec_gflops},
-                           {"sgemm_gflops", peak},       {"state_size", o->state_size},
+      nlohmann::json js = {{"model", o->model},
+                           {"task", o->task},
+                           {"batch", o->batch},
+                           {"min_length", o->min_length},
+                           {"max_length", o->max_length},
+                           {"query_token", o->query},
+                           {"threads", at::get_num_threads()},
+                           {"steps", o->steps},
+                           {"tokens_per_s", tps},
+                           {"recurrence_gflops", rec_gflops},
+                           {"sgemm_gflops", peak},
+                           {"state_size", o->state_size},
                            {"dict_size", o->dict_size}};
       write_file_atomic(o->json, js.dump(2) + "\n");
     }

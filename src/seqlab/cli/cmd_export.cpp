@@ -30,12 +30,11 @@ void add_export(CLI::App& app) {
     std::vector<std::pair<std::string, torch::Tensor>> tensors;
     for (const auto& p : run.model->named_parameters()) tensors.emplace_back(p.key(), p.value());
     for (const auto& b : run.model->named_buffers()) tensors.emplace_back(b.key(), b.value());
-    std::map<std::string, std::string> meta = {
-        {"format", "pt"},
-        {"seqlab.task", run.config.task.name},
-        {"seqlab.model", run.config.model.name},
-        {"seqlab.step", std::to_string(run.step)},
-        {"seqlab.config", config::to_yaml(run.config)}};
+    std::map<std::string, std::string> meta = {{"format", "pt"},
+                                               {"seqlab.task", run.config.task.name},
+                                               {"seqlab.model", run.config.model.name},
+                                               {"seqlab.step", std::to_string(run.step)},
+                                               {"seqlab.config", config::to_yaml(run.config)}};
     const std::string out =
         o->out.empty() ? (fs::path(o->run) / "model.safetensors").string() : o->out;
     save_safetensors(out, tensors, meta);

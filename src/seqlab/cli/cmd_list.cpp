@@ -31,7 +31,8 @@ void add_list(CLI::App& app) {
     if (all || *what == "models") {
       std::printf("models:\n");
       for (const auto& m : model::model_infos())
-        std::printf("  %-20s [%s] %s\n", m.name.c_str(), m.structure.c_str(), m.description.c_str());
+        std::printf("  %-20s [%s] %s\n", m.name.c_str(), m.structure.c_str(),
+                    m.description.c_str());
     }
     if (all || *what == "presets") {
       std::printf("presets (%s):\n", configs_dir().c_str());

@@ -28,8 +28,8 @@ void add_showcase(CLI::App& app) {
   sub->callback([o] {
     set_threads(o->threads);
     const std::vector<std::string> presets = {
-        "showcase/parity_check_sdssm", "showcase/parity_check_complex_diagonal",
-        "showcase/parity_check_lstm",  "showcase/d4_sdssm",
+        "showcase/parity_check_sdssm",  "showcase/parity_check_complex_diagonal",
+        "showcase/parity_check_lstm",   "showcase/d4_sdssm",
         "showcase/d4_complex_diagonal", "showcase/d4_lstm"};
     std::vector<std::string> runs;
     for (const auto& p : presets) {

@@ -19,14 +19,16 @@ void add_train(CLI::App& app) {
     int threads = 0;
   };
   auto o = std::make_shared<Opts>();
-  auto* sub = app.add_subcommand("train", "Train a model from a YAML config or preset, then evaluate it");
+  auto* sub =
+      app.add_subcommand("train", "Train a model from a YAML config or preset, then evaluate it");
   sub->add_option("config", o->config, "Config file or preset name (see `seqlab list presets`)")
       ->required();
   sub->add_option("--set", o->sets, "Override a config key, e.g. --set train.lr=1e-3 (repeatable)");
   sub->add_option("--out", o->out, "Run directory (default: runs/<config name>)");
   sub->add_flag("--resume", o->resume, "Continue from the newest checkpoint in the run directory");
   sub->add_flag("--force", o->force, "Overwrite an existing run directory");
-  sub->add_flag("--no-eval", o->no_eval, "Skip the length-generalization evaluation after training");
+  sub->add_flag("--no-eval", o->no_eval,
+                "Skip the length-generalization evaluation after training");
   sub->add_flag("--quiet", o->quiet, "No progress line");
   sub->add_option("--threads", o->threads, "Threads for LibTorch and BLAS (0 = all cores)");
   sub->callback([o] {
@@ -49,24 +51,26 @@ void add_train(CLI::App& app) {
     topts.resume = o->resume;
     topts.progress = !o->quiet;
     const auto s = train::train(cfg, out, topts);
-    std::printf("trained %lld steps%s in %.1f s (%.0f tokens/s, %lld parameters); last loss %.4g, "
-                "train accuracy %.4f\n",
-                static_cast<long long>(s.steps), s.early_stopped ? " (early stop)" : "",
-                s.train_seconds, s.tokens_per_second, static_cast<long long>(s.parameters),
-                s.final_loss, s.final_accuracy);
+    std::printf(
+        "trained %lld steps%s in %.1f s (%.0f tokens/s, %lld parameters); last loss %.4g, "
+        "train accuracy %.4f\n",
+        static_cast<long long>(s.steps), s.early_stopped ? " (early stop)" : "", s.train_seconds,
+        s.tokens_per_second, static_cast<long long>(s.parameters), s.final_loss, s.final_accuracy);
     if (o->no_eval) return;
     const auto ev = eval::evaluate_run(out, {}, !o->quiet);
     plot_run(out);
-    std::printf("eval: ID accuracy %.4f (lengths 1..%lld), OOD accuracy %.4f (lengths %lld..%lld) "
-                "in %.1f s -> %s/eval.json\n",
-                ev.result.id_accuracy, static_cast<long long>(cfg.eval.id_max_length),
-                ev.result.ood_accuracy, static_cast<long long>(cfg.eval.ood_from),
-                static_cast<long long>(cfg.eval.max_length), ev.result.seconds, out.c_str());
+    std::printf(
+        "eval: ID accuracy %.4f (lengths 1..%lld), OOD accuracy %.4f (lengths %lld..%lld) "
+        "in %.1f s -> %s/eval.json\n",
+        ev.result.id_accuracy, static_cast<long long>(cfg.eval.id_max_length),
+        ev.result.ood_accuracy, static_cast<long long>(cfg.eval.ood_from),
+        static_cast<long long>(cfg.eval.max_length), ev.result.seconds, out.c_str());
     const int64_t overflow = ev.eval_json.value("first_overflow_length", int64_t{0});
     if (overflow > 0)
-      std::printf("warning: non-finite logits (state overflow) from length %lld on; "
-                  "model.renorm_state=true avoids this for sdssm\n",
-                  static_cast<long long>(overflow));
+      std::printf(
+          "warning: non-finite logits (state overflow) from length %lld on; "
+          "model.renorm_state=true avoids this for sdssm\n",
+          static_cast<long long>(overflow));
   });
 }
 

@@ -30,7 +30,8 @@ void set_threads(int threads) {
   // at 2 threads), so BLAS runs single-threaded. Looked up at run time: the BLAS behind LibTorch
   // may not be OpenBLAS.
   using SetThreads = void (*)(int);
-  if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(1);
+  if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    fn(1);
 }
 
 std::string configs_dir() {

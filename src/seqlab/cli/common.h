@@ -19,7 +19,8 @@ std::string configs_dir();
 std::string resolve_config(const std::string& name_or_path);
 std::vector<std::string> preset_names();
 // Loads a preset/file, applies --set overrides and validates.
-config::RunConfig load_config(const std::string& name_or_path, const std::vector<std::string>& sets);
+config::RunConfig load_config(const std::string& name_or_path,
+                              const std::vector<std::string>& sets);
 
 // Plots accuracy vs length for the run (writes <run_dir>/accuracy_vs_length.{svg,png}).
 void plot_run(const std::string& run_dir);

@@ -6,8 +6,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
-#include <iomanip>
 #include <functional>
+#include <iomanip>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -21,10 +21,14 @@ enum class Kind { kInt, kFloat, kBool, kString };
 
 const char* kind_name(Kind k) {
   switch (k) {
-    case Kind::kInt: return "integer";
-    case Kind::kFloat: return "number";
-    case Kind::kBool: return "boolean";
-    case Kind::kString: return "string";
+    case Kind::kInt:
+      return "integer";
+    case Kind::kFloat:
+      return "number";
+    case Kind::kBool:
+      return "boolean";
+    case Kind::kString:
+      return "string";
   }
   return "?";
 }
@@ -43,8 +47,7 @@ struct Field {
 
   std::string path() const { return section.empty() ? key : section + "." + key; }
   bool used_by(const std::string& model) const {
-    return models.empty() ||
-           std::find(models.begin(), models.end(), model) != models.end();
+    return models.empty() || std::find(models.begin(), models.end(), model) != models.end();
   }
   std::string allowed() const {
     if (!choices.empty()) return "one of: " + join_names(choices);
@@ -86,7 +89,10 @@ void check_range(const Field& f, double v, const std::string& text) {
 }
 
 #define SEQLAB_FIELD_ACCESS(member) \
-  [](RunConfig & c) -> auto& { return c.member; }, [](const RunConfig& c) { return c.member; }
+  [](RunConfig & c) -> auto& {      \
+    return c.member;                \
+  }                                 \
+  , [](const RunConfig& c) { return c.member; }
 
 template <typename Get, typename CGet>
 Field int_field(std::string section, std::string key, Get get, CGet cget, double lo, double hi,
@@ -97,7 +103,9 @@ Field int_field(std::string section, std::string key, Get get, CGet cget, double
     check_range(f, static_cast<double>(v), n.Scalar());
     get(c) = v;
   };
-  f.emit = [key, cget](const RunConfig& c, YAML::Emitter& e) { e << YAML::Key << key << YAML::Value << cget(c); };
+  f.emit = [key, cget](const RunConfig& c, YAML::Emitter& e) {
+    e << YAML::Key << key << YAML::Value << cget(c);
+  };
   return f;
 }
 
@@ -121,7 +129,9 @@ Field bool_field(std::string section, std::string key, Get get, CGet cget, std::
                  std::vector<std::string> models = {}) {
   Field f{section, key, Kind::kBool, std::move(help), std::move(models), 0, 1, {}, {}, {}};
   f.assign = [f, get](RunConfig& c, const YAML::Node& n) { get(c) = convert<bool>(f, n); };
-  f.emit = [key, cget](const RunConfig& c, YAML::Emitter& e) { e << YAML::Key << key << YAML::Value << cget(c); };
+  f.emit = [key, cget](const RunConfig& c, YAML::Emitter& e) {
+    e << YAML::Key << key << YAML::Value << cget(c);
+  };
   return f;
 }
 
@@ -129,14 +139,17 @@ template <typename Get, typename CGet>
 Field string_field(std::string section, std::string key, Get get, CGet cget,
                    std::vector<std::string> choices, std::string help,
                    std::vector<std::string> models = {}) {
-  Field f{section, key, Kind::kString, std::move(help), std::move(models), 0, 0, std::move(choices), {}, {}};
+  Field f{section, key, Kind::kString, std::move(help), std::move(models), 0, 0, std::move(choices),
+          {},      {}};
   f.assign = [f, get](RunConfig& c, const YAML::Node& n) {
     const auto v = convert<std::string>(f, n);
     if (!f.choices.empty() && std::find(f.choices.begin(), f.choices.end(), v) == f.choices.end())
       throw UserError(f.path() + " = '" + v + "' is not valid (" + f.allowed() + ")");
     get(c) = v;
   };
-  f.emit = [key, cget](const RunConfig& c, YAML::Emitter& e) { e << YAML::Key << key << YAML::Value << cget(c); };
+  f.emit = [key, cget](const RunConfig& c, YAML::Emitter& e) {
+    e << YAML::Key << key << YAML::Value << cget(c);
+  };
   return f;
 }
 
@@ -146,7 +159,8 @@ const std::vector<std::string> kModels = {"sdssm", "complex_diagonal", "lstm", "
 const std::vector<Field>& schema() {
   static const std::vector<Field> fields = [] {
     std::vector<Field> v;
-    v.push_back(string_field("", "name", SEQLAB_FIELD_ACCESS(name), {}, "run label used in reports"));
+    v.push_back(
+        string_field("", "name", SEQLAB_FIELD_ACCESS(name), {}, "run label used in reports"));
     // task (spec/tasks.md §1)
     v.push_back(string_field("task", "name", SEQLAB_FIELD_ACCESS(task.name), {},
                              "task id (see `seqlab list tasks`)"));
@@ -155,8 +169,8 @@ const std::vector<Field>& schema() {
     v.push_back(int_field("task", "n", SEQLAB_FIELD_ACCESS(task.n), 0, 1000,
                           "group size for c2xcn / dn (0 = task default)"));
     // model
-    v.push_back(string_field("model", "name", SEQLAB_FIELD_ACCESS(model.name), kModels,
-                             "model family"));
+    v.push_back(
+        string_field("model", "name", SEQLAB_FIELD_ACCESS(model.name), kModels, "model family"));
     v.push_back(int_field("model", "state_size", SEQLAB_FIELD_ACCESS(model.state_size), 1, 4096,
                           "SSM state size N", {"sdssm", "complex_diagonal"}));
     v.push_back(int_field("model", "dict_size", SEQLAB_FIELD_ACCESS(model.dict_size), 1, 256,
@@ -169,10 +183,11 @@ const std::vector<Field>& schema() {
                              {"sdssm", "complex_diagonal"}));
     v.push_back(int_field("model", "mlp_size", SEQLAB_FIELD_ACCESS(model.mlp_size), 1, 65536,
                           "SD-SSM mlp readout width", {"sdssm"}));
-    v.push_back(bool_field("model", "renorm_state", SEQLAB_FIELD_ACCESS(model.renorm_state),
-                           "SD-SSM: rescale the state by powers of 2 during evaluation so long "
-                           "inputs cannot overflow float32 (mixers.md §3.4; exact up to LayerNorm eps)",
-                           {"sdssm"}));
+    v.push_back(
+        bool_field("model", "renorm_state", SEQLAB_FIELD_ACCESS(model.renorm_state),
+                   "SD-SSM: rescale the state by powers of 2 during evaluation so long "
+                   "inputs cannot overflow float32 (mixers.md §3.4; exact up to LayerNorm eps)",
+                   {"sdssm"}));
     v.push_back(bool_field("model", "with_b", SEQLAB_FIELD_ACCESS(model.with_b),
                            "complex diagonal: input matrix B (false = initial state only)",
                            {"complex_diagonal"}));
@@ -193,7 +208,8 @@ const std::vector<Field>& schema() {
     v.push_back(int_field("model", "max_len", SEQLAB_FIELD_ACCESS(model.max_len), 1, 1 << 24,
                           "learned position table size", {"transformer"}));
     // train (protocols.md §2.2)
-    v.push_back(int_field("train", "steps", SEQLAB_FIELD_ACCESS(train.steps), 1, kInf, "optimizer steps"));
+    v.push_back(
+        int_field("train", "steps", SEQLAB_FIELD_ACCESS(train.steps), 1, kInf, "optimizer steps"));
     v.push_back(int_field("train", "batch_size", SEQLAB_FIELD_ACCESS(train.batch_size), 1, 1 << 20,
                           "sequences per step"));
     v.push_back(int_field("train", "min_length", SEQLAB_FIELD_ACCESS(train.min_length), 1, 1 << 24,
@@ -202,44 +218,53 @@ const std::vector<Field>& schema() {
                           "longest training length (uniform curriculum)"));
     v.push_back(string_field("train", "optimizer", SEQLAB_FIELD_ACCESS(train.optimizer),
                              {"adam", "adamw"}, "optimizer"));
-    v.push_back(float_field("train", "lr", SEQLAB_FIELD_ACCESS(train.lr), 0.0, 10.0, "learning rate"));
-    v.push_back(float_field("train", "weight_decay", SEQLAB_FIELD_ACCESS(train.weight_decay), 0.0, 10.0,
-                            "weight decay (decoupled for adamw)"));
-    v.push_back(float_field("train", "beta1", SEQLAB_FIELD_ACCESS(train.beta1), 0.0, 0.999999, "Adam beta1"));
-    v.push_back(float_field("train", "beta2", SEQLAB_FIELD_ACCESS(train.beta2), 0.0, 0.999999999, "Adam beta2"));
-    v.push_back(float_field("train", "eps", SEQLAB_FIELD_ACCESS(train.eps), 0.0, 1.0, "Adam epsilon"));
+    v.push_back(
+        float_field("train", "lr", SEQLAB_FIELD_ACCESS(train.lr), 0.0, 10.0, "learning rate"));
+    v.push_back(float_field("train", "weight_decay", SEQLAB_FIELD_ACCESS(train.weight_decay), 0.0,
+                            10.0, "weight decay (decoupled for adamw)"));
+    v.push_back(float_field("train", "beta1", SEQLAB_FIELD_ACCESS(train.beta1), 0.0, 0.999999,
+                            "Adam beta1"));
+    v.push_back(float_field("train", "beta2", SEQLAB_FIELD_ACCESS(train.beta2), 0.0, 0.999999999,
+                            "Adam beta2"));
+    v.push_back(
+        float_field("train", "eps", SEQLAB_FIELD_ACCESS(train.eps), 0.0, 1.0, "Adam epsilon"));
     v.push_back(float_field("train", "grad_clip", SEQLAB_FIELD_ACCESS(train.grad_clip), 0.0, kInf,
                             "global gradient-norm clip (0 = off)"));
     v.push_back(string_field("train", "schedule", SEQLAB_FIELD_ACCESS(train.schedule),
                              {"constant", "warmup_cosine"}, "learning-rate schedule"));
     v.push_back(int_field("train", "warmup_steps", SEQLAB_FIELD_ACCESS(train.warmup_steps), 0, kInf,
                           "linear warmup steps (warmup_cosine)"));
-    v.push_back(float_field("train", "min_lr_ratio", SEQLAB_FIELD_ACCESS(train.min_lr_ratio), 0.0, 1.0,
-                            "cosine floor as a fraction of lr"));
+    v.push_back(float_field("train", "min_lr_ratio", SEQLAB_FIELD_ACCESS(train.min_lr_ratio), 0.0,
+                            1.0, "cosine floor as a fraction of lr"));
     v.push_back(int_field("train", "seed", SEQLAB_FIELD_ACCESS(train.seed), 0, 9.0e18,
                           "seed for initialization and data"));
     v.push_back(int_field("train", "log_every", SEQLAB_FIELD_ACCESS(train.log_every), 1, kInf,
                           "steps between log.jsonl rows"));
-    v.push_back(int_field("train", "checkpoint_every", SEQLAB_FIELD_ACCESS(train.checkpoint_every), 0, kInf,
-                          "steps between checkpoints (0 = only at the end)"));
-    v.push_back(int_field("train", "keep_checkpoints", SEQLAB_FIELD_ACCESS(train.keep_checkpoints), 1, 1e6,
-                          "newest checkpoints kept"));
-    v.push_back(float_field("train", "early_stop_accuracy", SEQLAB_FIELD_ACCESS(train.early_stop_accuracy),
-                            0.0, 1.0, "stop once running train accuracy reaches this (0 = off)"));
-    v.push_back(int_field("train", "early_stop_window", SEQLAB_FIELD_ACCESS(train.early_stop_window), 1, 1e9,
+    v.push_back(int_field("train", "checkpoint_every", SEQLAB_FIELD_ACCESS(train.checkpoint_every),
+                          0, kInf, "steps between checkpoints (0 = only at the end)"));
+    v.push_back(int_field("train", "keep_checkpoints", SEQLAB_FIELD_ACCESS(train.keep_checkpoints),
+                          1, 1e6, "newest checkpoints kept"));
+    v.push_back(float_field("train", "early_stop_accuracy",
+                            SEQLAB_FIELD_ACCESS(train.early_stop_accuracy), 0.0, 1.0,
+                            "stop once running train accuracy reaches this (0 = off)"));
+    v.push_back(int_field("train", "early_stop_window",
+                          SEQLAB_FIELD_ACCESS(train.early_stop_window), 1, 1e9,
                           "steps in the running train accuracy"));
     // eval (tasks.md §1.1)
     v.push_back(int_field("eval", "max_length", SEQLAB_FIELD_ACCESS(eval.max_length), 1, 1 << 24,
                           "longest evaluated length"));
-    v.push_back(int_field("eval", "length_stride", SEQLAB_FIELD_ACCESS(eval.length_stride), 1, 1 << 24,
-                          "stride of evaluated lengths beyond the ID range (max_length always included)"));
-    v.push_back(int_field("eval", "samples_per_length", SEQLAB_FIELD_ACCESS(eval.samples_per_length), 1,
-                          1 << 24, "sequences per evaluated length"));
+    v.push_back(
+        int_field("eval", "length_stride", SEQLAB_FIELD_ACCESS(eval.length_stride), 1, 1 << 24,
+                  "stride of evaluated lengths beyond the ID range (max_length always included)"));
+    v.push_back(int_field("eval", "samples_per_length",
+                          SEQLAB_FIELD_ACCESS(eval.samples_per_length), 1, 1 << 24,
+                          "sequences per evaluated length"));
     v.push_back(int_field("eval", "batch_size", SEQLAB_FIELD_ACCESS(eval.batch_size), 1, 1 << 20,
                           "evaluation sub-batch size"));
-    v.push_back(int_field("eval", "seed", SEQLAB_FIELD_ACCESS(eval.seed), 0, 9.0e18, "evaluation seed"));
-    v.push_back(int_field("eval", "id_max_length", SEQLAB_FIELD_ACCESS(eval.id_max_length), 1, 1 << 24,
-                          "ID score averages lengths 1..id_max_length"));
+    v.push_back(
+        int_field("eval", "seed", SEQLAB_FIELD_ACCESS(eval.seed), 0, 9.0e18, "evaluation seed"));
+    v.push_back(int_field("eval", "id_max_length", SEQLAB_FIELD_ACCESS(eval.id_max_length), 1,
+                          1 << 24, "ID score averages lengths 1..id_max_length"));
     v.push_back(int_field("eval", "ood_from", SEQLAB_FIELD_ACCESS(eval.ood_from), 1, 1 << 24,
                           "OOD score averages lengths ood_from..max_length"));
     return v;
@@ -268,8 +293,9 @@ void assign_key(RunConfig& cfg, const std::string& section, const std::string& k
   const Field* f = find_field(section, key);
   if (!f) {
     const std::string where = section.empty() ? "top level" : "section '" + section + "'";
-    const auto valid = section.empty() ? std::vector<std::string>{"name", "task", "model", "train", "eval"}
-                                       : keys_of(section);
+    const auto valid = section.empty()
+                           ? std::vector<std::string>{"name", "task", "model", "train", "eval"}
+                           : keys_of(section);
     throw UserError(origin + ": unknown key '" + (section.empty() ? key : section + "." + key) +
                     "' in " + where + " (valid keys: " + join_names(valid) + ")");
   }
@@ -284,7 +310,8 @@ void check_model_keys(const RunConfig& cfg, const std::set<std::string>& model_k
     if (f && !f->used_by(cfg.model.name)) {
       std::vector<std::string> its;
       for (const auto& g : schema())
-        if (g.section == "model" && g.key != "name" && g.used_by(cfg.model.name)) its.push_back(g.key);
+        if (g.section == "model" && g.key != "name" && g.used_by(cfg.model.name))
+          its.push_back(g.key);
       throw UserError(origin + ": model." + key + " is not used by model '" + cfg.model.name +
                       "' (its keys: " + join_names(its) + ")");
     }
@@ -340,8 +367,7 @@ void apply_override(RunConfig& cfg, const std::string& assignment) {
   const auto dot = path.find('.');
   const std::string section = dot == std::string::npos ? "" : path.substr(0, dot);
   const std::string key = dot == std::string::npos ? path : path.substr(dot + 1);
-  if (!section.empty() &&
-      std::find(kSections.begin(), kSections.end(), section) == kSections.end())
+  if (!section.empty() && std::find(kSections.begin(), kSections.end(), section) == kSections.end())
     throw UserError("--set '" + assignment + "': unknown section '" + section +
                     "' (valid: " + join_names(kSections) + ")");
   YAML::Node node;
@@ -374,14 +400,15 @@ void validate(const RunConfig& cfg) {
                     " exceeds eval.max_length = " + std::to_string(e.max_length));
   const auto& m = cfg.model;
   if (m.name == "sdssm" && m.readout != "linear" && m.readout != "mlp")
-    throw UserError("model.readout = '" + m.readout + "' is not valid for sdssm (one of: linear, mlp)");
+    throw UserError("model.readout = '" + m.readout +
+                    "' is not valid for sdssm (one of: linear, mlp)");
   if (m.name == "complex_diagonal" && m.readout != "linear" && m.readout != "nonlinear")
     throw UserError("model.readout = '" + m.readout +
                     "' is not valid for complex_diagonal (one of: linear, nonlinear)");
   if (m.name == "transformer") {
     if (m.d_model % m.heads != 0)
-      throw UserError("model.heads = " + std::to_string(m.heads) + " must divide model.d_model = " +
-                      std::to_string(m.d_model));
+      throw UserError("model.heads = " + std::to_string(m.heads) +
+                      " must divide model.d_model = " + std::to_string(m.d_model));
     if (m.positions == "rope" && (m.d_model / m.heads) % 2 != 0)
       throw UserError("model.positions = rope needs an even head dimension (d_model / heads = " +
                       std::to_string(m.d_model / m.heads) + ")");

@@ -18,12 +18,12 @@ struct TaskConfig {
 struct ModelConfig {
   std::string name = "sdssm";  // sdssm | complex_diagonal | lstm | transformer
   // sdssm (spec/mixers.md §2.2.20)
-  int64_t state_size = 64;      // N (sdssm, complex_diagonal)
-  int64_t dict_size = 8;        // K
-  double lp = 1.2;              // column-normalization exponent p
+  int64_t state_size = 64;         // N (sdssm, complex_diagonal)
+  int64_t dict_size = 8;           // K
+  double lp = 1.2;                 // column-normalization exponent p
   std::string readout = "linear";  // sdssm: linear | mlp; complex_diagonal: linear | nonlinear
-  int64_t mlp_size = 64;        // sdssm mlp readout width
-  bool renorm_state = false;    // sdssm: rescale the state by powers of 2 at inference (§3.4)
+  int64_t mlp_size = 64;           // sdssm mlp readout width
+  bool renorm_state = false;       // sdssm: rescale the state by powers of 2 at inference (§3.4)
   // complex_diagonal (spec/mixers.md §2.2.21)
   bool with_b = true;
   double scale_eigv = 1.0;
@@ -35,7 +35,7 @@ struct ModelConfig {
   int64_t layers = 2;
   std::string positions = "rope";  // nope | learned | rope
   int64_t mlp_ratio = 4;
-  int64_t max_len = 1024;           // learned position table size
+  int64_t max_len = 1024;  // learned position table size
 };
 
 struct TrainConfig {
@@ -52,7 +52,7 @@ struct TrainConfig {
   double grad_clip = 1.0;             // global-norm clipping; 0 disables
   std::string schedule = "constant";  // constant | warmup_cosine
   int64_t warmup_steps = 0;
-  double min_lr_ratio = 0.0;          // cosine floor as a fraction of lr
+  double min_lr_ratio = 0.0;  // cosine floor as a fraction of lr
   int64_t seed = 0;
   int64_t log_every = 50;
   int64_t checkpoint_every = 1000;  // 0 = only at the end
@@ -63,7 +63,7 @@ struct TrainConfig {
 
 struct EvalConfig {
   int64_t max_length = 500;
-  int64_t length_stride = 1;   // evaluate 1, 1+s, ... and always max_length
+  int64_t length_stride = 1;  // evaluate 1, 1+s, ... and always max_length
   int64_t samples_per_length = 512;
   int64_t batch_size = 64;
   int64_t seed = 1;

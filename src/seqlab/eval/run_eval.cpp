@@ -26,10 +26,9 @@ RunEvaluation evaluate_run(const std::string& run_dir,
                            static_cast<int64_t>(evaluation_lengths(ec).size()),
                            show_progress && train::Progress::stderr_is_terminal());
   RunEvaluation out;
-  out.result = evaluate_length_generalization(
-      *run.model, *run.task, ec, [&](size_t done, size_t) {
-        progress.update(static_cast<int64_t>(done), "lengths");
-      });
+  out.result = evaluate_length_generalization(*run.model, *run.task, ec, [&](size_t done, size_t) {
+    progress.update(static_cast<int64_t>(done), "lengths");
+  });
   progress.finish();
 
   nlohmann::json train_summary = nlohmann::json::object();

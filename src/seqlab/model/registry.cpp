@@ -12,9 +12,11 @@ namespace seqlab::model {
 
 const std::vector<ModelInfo>& model_infos() {
   static const std::vector<ModelInfo> infos = {
-      {"sdssm", "selective dense SSM: softmax-mixed dictionary of dense transitions, column Lp norm",
+      {"sdssm",
+       "selective dense SSM: softmax-mixed dictionary of dense transitions, column Lp norm",
        "dense, input-dependent"},
-      {"complex_diagonal", "selective complex-diagonal SSM with unit-modulus eigenvalues (SD-SSM paper)",
+      {"complex_diagonal",
+       "selective complex-diagonal SSM with unit-modulus eigenvalues (SD-SSM paper)",
        "complex diagonal, input-dependent"},
       {"lstm", "LSTM (PyTorch nn.LSTM semantics), linear readout", "not in framework"},
       {"transformer", "causal pre-norm softmax-attention Transformer (NoPE / learned / RoPE)",
@@ -26,7 +28,8 @@ const std::vector<ModelInfo>& model_infos() {
 std::shared_ptr<SequenceModel> make_model(const config::ModelConfig& cfg, int64_t vocab_size,
                                           int64_t num_classes) {
   if (cfg.name == "sdssm") return make_sdssm_model(cfg, vocab_size, num_classes);
-  if (cfg.name == "complex_diagonal") return make_complex_diagonal_model(cfg, vocab_size, num_classes);
+  if (cfg.name == "complex_diagonal")
+    return make_complex_diagonal_model(cfg, vocab_size, num_classes);
   if (cfg.name == "lstm") return make_lstm_model(cfg, vocab_size, num_classes);
   if (cfg.name == "transformer") return make_transformer_model(cfg, vocab_size, num_classes);
   std::vector<std::string> names;

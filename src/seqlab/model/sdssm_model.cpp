@@ -84,9 +84,10 @@ torch::Tensor SDSSMModel::states(const torch::Tensor& tokens) {
     return sdssm_->forward_tokens(tokens);
   const int64_t batch = tokens.size(0), N = sdssm_->options().state_size();
   const auto a = sdssm_->symbol_transitions();
-  const auto bu = sdssm_->B->weight.t().index_select(0, tokens.reshape({-1})).reshape({batch, T, N});
+  const auto bu =
+      sdssm_->B->weight.t().index_select(0, tokens.reshape({-1})).reshape({batch, T, N});
   std::vector<torch::Tensor> chunks;
-  torch::Tensor h;                                       // carried state x̂, (B, N)
+  torch::Tensor h;                                        // carried state x̂, (B, N)
   auto scale = torch::ones({batch, 1, 1}, bu.options());  // 2^{-e} per sequence
   for (int64_t t0 = 0; t0 < T; t0 += kChunk) {
     const int64_t len = std::min(kChunk, T - t0);

@@ -91,8 +91,8 @@ nlohmann::json load_checkpoint(const std::string& checkpoint_dir, torch::nn::Mod
   } catch (const c10::Error& e) {
     std::string msg = e.what_without_backtrace();
     msg = msg.substr(0, msg.find('\n'));
-    throw UserError("checkpoint file '" + model_file + "' is corrupted or does not match the model: " +
-                    msg);
+    throw UserError("checkpoint file '" + model_file +
+                    "' is corrupted or does not match the model: " + msg);
   }
   if (optimizer) {
     const auto opt_file = (dir / "optimizer.pt").string();

@@ -5,9 +5,9 @@
 namespace seqlab::train {
 
 struct ScoredLoss {
-  torch::Tensor loss;   // mean cross-entropy over scored positions (differentiable)
-  double correct = 0;   // scored positions whose argmax equals the target
-  double scored = 0;    // number of scored positions
+  torch::Tensor loss;  // mean cross-entropy over scored positions (differentiable)
+  double correct = 0;  // scored positions whose argmax equals the target
+  double scored = 0;   // number of scored positions
 };
 
 // logits (B, T, C), targets (B, T) int64 with -100 at unscored positions.

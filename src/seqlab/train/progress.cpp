@@ -21,14 +21,18 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
-bool Progress::stderr_is_terminal() { return isatty(STDERR_FILENO) == 1; }
+bool Progress::stderr_is_terminal() {
+  return isatty(STDERR_FILENO) == 1;
+}
 
 Progress::Progress(std::string label, int64_t total, bool enabled)
     : label_(std::move(label)), total_(total), enabled_(enabled) {
   start_ = last_draw_ = std::chrono::steady_clock::now();
 }
 
-Progress::~Progress() { finish(); }
+Progress::~Progress() {
+  finish();
+}
 
 void Progress::update(int64_t done, const std::string& fields) {
   if (!enabled_) return;

@@ -31,12 +31,14 @@ constexpr uint64_t kDataStream = 0x5e91ab;
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::TrainConfig& t,
                                                         const std::vector<torch::Tensor>& params) {
   if (t.optimizer == "adamw")
-    return std::make_unique<torch::optim::AdamW>(
-        params, torch::optim::AdamWOptions(t.lr).betas({t.beta1, t.beta2}).eps(t.eps).weight_decay(
-                    t.weight_decay));
-  return std::make_unique<torch::optim::Adam>(
-      params,
-      torch::optim::AdamOptions(t.lr).betas({t.beta1, t.beta2}).eps(t.eps).weight_decay(t.weight_decay));
+    return std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(t.lr)
+                                                             .betas({t.beta1, t.beta2})
+                                                             .eps(t.eps)
+                                                             .weight_decay(t.weight_decay));
+  return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(t.lr)
+                                                          .betas({t.beta1, t.beta2})
+                                                          .eps(t.eps)
+                                                          .weight_decay(t.weight_decay));
 }
 
 namespace {
@@ -135,7 +137,8 @@ TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
     sum_scored = state.value("sum_scored", 0.0);
     sum_len = state.value("sum_len", 0.0);
     interval_steps = state.value("interval_steps", int64_t{0});
-    for (const auto& a : state.value("window", nlohmann::json::array())) window.push_back(a.get<double>());
+    for (const auto& a : state.value("window", nlohmann::json::array()))
+      window.push_back(a.get<double>());
     summary.early_stopped = state.value("early_stopped", false);
     truncate_log(log_path, start_step);
     if (start_step >= tc.steps || summary.early_stopped) {
@@ -179,7 +182,8 @@ TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
   };
 
   int64_t step = start_step;
-  const int64_t last_step = options.stop_after > 0 ? std::min(tc.steps, options.stop_after) : tc.steps;
+  const int64_t last_step =
+      options.stop_after > 0 ? std::min(tc.steps, options.stop_after) : tc.steps;
   while (step < last_step) {
     ++step;
     const double lr = learning_rate(tc, step);
@@ -206,9 +210,9 @@ TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
       window_sum -= window.front();
       window.pop_front();
     }
-    const bool stop_early = tc.early_stop_accuracy > 0 &&
-                            static_cast<int64_t>(window.size()) == tc.early_stop_window &&
-                            window_sum / static_cast<double>(window.size()) >= tc.early_stop_accuracy;
+    const bool stop_early =
+        tc.early_stop_accuracy > 0 && static_cast<int64_t>(window.size()) == tc.early_stop_window &&
+        window_sum / static_cast<double>(window.size()) >= tc.early_stop_accuracy;
     const bool last = step == tc.steps || stop_early;
 
     if (step % tc.log_every == 0 || last) {
@@ -238,14 +242,16 @@ TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
     if (stop_early) summary.early_stopped = true;
     const bool ckpt_due = tc.checkpoint_every > 0 && step % tc.checkpoint_every == 0;
     if (ckpt_due || last || step == last_step)
-      save_checkpoint(run_dir, step, *model, optimizer.get(), state_json(step), tc.keep_checkpoints);
+      save_checkpoint(run_dir, step, *model, optimizer.get(), state_json(step),
+                      tc.keep_checkpoints);
     if (stop_early) break;
   }
   progress.finish();
   const double run_seconds = seconds_since(t0);
   summary.steps = step;
   summary.train_seconds = elapsed_before + run_seconds;
-  summary.tokens_per_second = run_seconds > 0 ? static_cast<double>(tokens_this_run) / run_seconds : 0;
+  summary.tokens_per_second =
+      run_seconds > 0 ? static_cast<double>(tokens_this_run) / run_seconds : 0;
   nlohmann::json js;
   js["steps"] = summary.steps;
   js["early_stopped"] = summary.early_stopped;

@@ -4,8 +4,8 @@
 #pragma once
 #include <cstdint>
 #include <memory>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "seqlab/config/config.h"
 #include "seqlab/model/model.h"
@@ -18,17 +18,17 @@ class Optimizer;
 namespace seqlab::train {
 
 struct TrainOptions {
-  bool resume = false;    // continue from the newest checkpoint in the run directory
-  bool progress = true;   // show the progress line (only on a terminal)
-  int64_t stop_after = 0; // stop (with a checkpoint) after this step; 0 = run to the end. Tests.
+  bool resume = false;     // continue from the newest checkpoint in the run directory
+  bool progress = true;    // show the progress line (only on a terminal)
+  int64_t stop_after = 0;  // stop (with a checkpoint) after this step; 0 = run to the end. Tests.
 };
 
 struct TrainSummary {
-  int64_t steps = 0;            // optimizer steps done (total, across resumes)
+  int64_t steps = 0;  // optimizer steps done (total, across resumes)
   bool early_stopped = false;
-  double train_seconds = 0;     // wall time of the training loop (across resumes)
-  double tokens_per_second = 0; // over this invocation
-  double final_loss = 0;        // mean over the last logging interval
+  double train_seconds = 0;      // wall time of the training loop (across resumes)
+  double tokens_per_second = 0;  // over this invocation
+  double final_loss = 0;         // mean over the last logging interval
   double final_accuracy = 0;
   int64_t parameters = 0;
 };
