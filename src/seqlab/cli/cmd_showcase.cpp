@@ -51,7 +51,7 @@ void add_showcase(CLI::App& app) {
     for (const auto& r : runs) rows.push_back(report::load_run_summary(r));
     std::printf("\n%s\n", report::markdown_table(rows).c_str());
     report::write_report(runs, o->out);
-    std::printf("report: %s/report.html\n", (fs::path(o->out) / "report.html").c_str());
+    std::printf("report: %s\n", (fs::path(o->out) / "report.html").c_str());
   });
 }
 
