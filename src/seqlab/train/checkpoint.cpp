@@ -83,29 +83,23 @@ nlohmann::json load_checkpoint(const std::string& checkpoint_dir, torch::nn::Mod
     throw UserError("checkpoint '" + checkpoint_dir + "' has version " +
                     std::to_string(state.value("version", -1)) + "; this seqlab reads version " +
                     std::to_string(kCheckpointVersion));
-  const auto model_file = (dir / "model.pt").string();
-  try {
-    torch::serialize::InputArchive archive;
-    archive.load_from(model_file);
-    model.load(archive);
-  } catch (const c10::Error& e) {
-    std::string msg = e.what_without_backtrace();
-    msg = msg.substr(0, msg.find('\n'));
-    throw UserError("checkpoint file '" + model_file +
-                    "' is corrupted or does not match the model: " + msg);
-  }
-  if (optimizer) {
-    const auto opt_file = (dir / "optimizer.pt").string();
+  // Loads one archive into `load`; a LibTorch error becomes a one-line UserError naming the file.
+  auto load_archive = [](const std::string& file, const std::string& problem, auto&& load) {
     try {
       torch::serialize::InputArchive archive;
-      archive.load_from(opt_file);
-      optimizer->load(archive);
+      archive.load_from(file);
+      load(archive);
     } catch (const c10::Error& e) {
       std::string msg = e.what_without_backtrace();
-      msg = msg.substr(0, msg.find('\n'));
-      throw UserError("checkpoint file '" + opt_file + "' is corrupted: " + msg);
+      throw UserError("checkpoint file '" + file + "' " + problem + ": " +
+                      msg.substr(0, msg.find('\n')));
     }
-  }
+  };
+  load_archive((dir / "model.pt").string(), "is corrupted or does not match the model",
+               [&](torch::serialize::InputArchive& a) { model.load(a); });
+  if (optimizer)
+    load_archive((dir / "optimizer.pt").string(), "is corrupted",
+                 [&](torch::serialize::InputArchive& a) { optimizer->load(a); });
   return state;
 }
 
