@@ -3,6 +3,7 @@ BUILD ?= build
 BUILD_TYPE ?= Release
 MARCH ?= native
 JOBS ?= $(shell nproc)
+THREADS ?= $(JOBS)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build run test bench format clean
@@ -19,13 +20,13 @@ build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	$(BUILD)/seqlab showcase --out showcase --threads $(JOBS)
+	$(BUILD)/seqlab showcase --out showcase --threads $(THREADS)
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 bench: build
-	$(BUILD)/seqlab bench --threads $(JOBS)
+	$(BUILD)/seqlab bench --threads $(THREADS)
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')
