@@ -153,10 +153,10 @@ TEST(SDSSMModel, AdamStepsReduceTheLoss) {
   }
 }
 
-
 // model.renorm_state (spec/mixers.md §3.4): with p = 1.2 and a positive dictionary every column
-// of A_t sums to about N^{1-1/p} ≈ 1.6, so the raw float32 state overflows after ~190 steps; the rescaled evaluation stays finite and matches
-// the raw state computed in float64 (which has range to spare) up to LayerNorm's ε.
+// of A_t sums to about N^{1-1/p} ≈ 1.6, so the raw float32 state overflows after ~190 steps; the
+// rescaled evaluation stays finite and matches the raw state computed in float64 (which has range
+// to spare) up to LayerNorm's ε.
 TEST(SDSSMModel, RenormStateMatchesRawStateAndAvoidsOverflow) {
   torch::manual_seed(3);
   config::ModelConfig cfg;
