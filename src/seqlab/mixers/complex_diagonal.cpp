@@ -83,15 +83,19 @@ torch::Tensor ComplexDiagonalSSMImpl::forward(const torch::Tensor& u) {
   return torch::cat({x.select(-1, 0), x.select(-1, 1)}, -1);
 }
 
-torch::Tensor ComplexDiagonalSSMImpl::reference(const torch::Tensor& u) {
-  check_input(u);
-  const int64_t Bsz = u.size(0), T = u.size(1), N = options_.state_size();
-  auto e = embedding->forward(u);
+torch::Tensor ComplexDiagonalSSMImpl::complex_eigenvalues(const torch::Tensor& e) {
   auto [zr, zi] = eig_logits(e);
   auto z = torch::complex(zr, zi);
   auto modulus = z.abs();
   if (options_.eps_modulus() > 0) modulus = modulus.clamp_min(options_.eps_modulus());
-  auto lambda = z / modulus;  // (B, T, N) complex
+  return z / modulus;
+}
+
+torch::Tensor ComplexDiagonalSSMImpl::reference(const torch::Tensor& u) {
+  check_input(u);
+  const int64_t Bsz = u.size(0), T = u.size(1), N = options_.state_size();
+  auto e = embedding->forward(u);
+  auto lambda = complex_eigenvalues(e);  // (B, T, N) complex
   torch::Tensor k;
   if (options_.with_b()) {
     auto bc = torch::complex(B_re, B_im);                                // (N, E)
@@ -117,11 +121,7 @@ torch::Tensor ComplexDiagonalSSMImpl::coefficients(const torch::Tensor& u) {
   check_input(u);
   const int64_t Bsz = u.size(0), T = u.size(1), N = options_.state_size();
   auto e = embedding->forward(u);
-  auto [zr, zi] = eig_logits(e);
-  auto z = torch::complex(zr, zi);
-  auto modulus = z.abs();
-  if (options_.eps_modulus() > 0) modulus = modulus.clamp_min(options_.eps_modulus());
-  auto a = z / modulus;  // diagonal of A_t, (B, T, N) complex
+  auto a = complex_eigenvalues(e);  // diagonal of A_t, (B, T, N) complex
   torch::Tensor k;
   if (options_.with_b()) {
     a = a * options_.scale_eigv();

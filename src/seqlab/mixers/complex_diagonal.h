@@ -75,6 +75,8 @@ class ComplexDiagonalSSMImpl : public Mixer {
   void check_input(const torch::Tensor& u) const;
   // Raw eigenvalue-MLP output split as (z_re, z_im), each (B, T, N).
   std::pair<torch::Tensor, torch::Tensor> eig_logits(const torch::Tensor& e);
+  // λ_t = z_t / |z_t| as a complex tensor (B, T, N), for the reference and explicit paths.
+  torch::Tensor complex_eigenvalues(const torch::Tensor& e);
   // λ_t = z_t / |z_t| as real pairs (B, T, N, 2) from the embedding e (B, T, E).
   torch::Tensor unit_transition(const torch::Tensor& e);
 
