@@ -9,6 +9,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace seqlab::mixers {
 
@@ -40,6 +41,37 @@ class Mixer : public torch::nn::Module {
     (void)x;
     throw std::logic_error(name() + " is not in the coefficient-dynamics framework");
   }
+  // Framework decomposition (spec/mixers.md §1.2, §6.1): for zoo mixers in the framework,
+  //   forward(x) == from_core(x, coefficients(x) @ values(x))
+  // with coefficients (B, S, T, T), values (B, S, T, dv) and S the number of systems (heads, or
+  // channels with dv = 1 for channel-wise SSMs). values() is everything before the core (v_j),
+  // from_core() everything after it (normalizer η, skip D, gates, norms, output projection).
+  virtual torch::Tensor values(const torch::Tensor& x) {
+    (void)x;
+    throw std::logic_error(name() + " does not expose its values");
+  }
+  virtual torch::Tensor from_core(const torch::Tensor& x, const torch::Tensor& y_core) {
+    (void)x;
+    (void)y_core;
+    throw std::logic_error(name() + " does not expose its post-processing");
+  }
+
+  // Step API (spec §6.6): the recurrent state (including short-conv buffers and normalizer
+  // states) as a list of tensors; step() consumes x_t (B, D), replaces the state tensors with the
+  // next ones (differentiably) and returns y_t (B, D). Running step() over a sequence reproduces
+  // forward().
+  virtual std::vector<torch::Tensor> initial_state(int64_t batch,
+                                                   const torch::TensorOptions& options) {
+    (void)batch;
+    (void)options;
+    throw std::logic_error(name() + " has no step API");
+  }
+  virtual torch::Tensor step(std::vector<torch::Tensor>& state, const torch::Tensor& x_t) {
+    (void)state;
+    (void)x_t;
+    throw std::logic_error(name() + " has no step API");
+  }
+
   // Floats carried per sequence at inference after `position` tokens.
   virtual int64_t state_size(int64_t position) const = 0;
   virtual Structure structure() const = 0;
