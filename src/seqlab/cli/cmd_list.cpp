@@ -1,8 +1,9 @@
-// seqlab list [tasks|models|presets|keys]
+// seqlab list [tasks|models|mixers|presets|keys]
 #include <cstdio>
 
 #include "seqlab/cli/common.h"
 #include "seqlab/config/config.h"
+#include "seqlab/mixers/zoo.h"
 #include "seqlab/model/registry.h"
 #include "seqlab/tasks/task.h"
 #include "seqlab/util/error.h"
@@ -11,10 +12,10 @@ namespace seqlab::cli {
 
 void add_list(CLI::App& app) {
   auto what = std::make_shared<std::string>("all");
-  auto* sub = app.add_subcommand("list", "List tasks, models, presets and config keys");
-  sub->add_option("what", *what, "tasks | models | presets | keys | all");
+  auto* sub = app.add_subcommand("list", "List tasks, models, mixers, presets and config keys");
+  sub->add_option("what", *what, "tasks | models | mixers | presets | keys | all");
   sub->callback([what] {
-    const std::vector<std::string> kinds = {"tasks", "models", "presets", "keys", "all"};
+    const std::vector<std::string> kinds = {"tasks", "models", "mixers", "presets", "keys", "all"};
     if (std::find(kinds.begin(), kinds.end(), *what) == kinds.end())
       throw UserError("cannot list '" + *what + "' (valid: " + join_names(kinds) + ")");
     const bool all = *what == "all";
@@ -33,6 +34,17 @@ void add_list(CLI::App& app) {
       for (const auto& m : model::model_infos())
         std::printf("  %-20s [%s] %s\n", m.name.c_str(), m.structure.c_str(),
                     m.description.c_str());
+    }
+    if (all || *what == "mixers") {
+      // Each zoo mixer with its A_t structure class (spec/mixers.md §3.1), the floats of its
+      // recurrent state and the paths it has (§6.1).
+      std::printf("mixers:\n");
+      for (const auto& m : mixers::mixer_infos()) {
+        std::printf("  %-18s %s\n", m.name.c_str(), m.description.c_str());
+        std::printf("  %-18s   structure: %s\n", "", mixers::structure_name(m.structure));
+        std::printf("  %-18s   state:     %s\n", "", m.state_formula.c_str());
+        std::printf("  %-18s   paths:     %s\n", "", join_names(m.paths).c_str());
+      }
     }
     if (all || *what == "presets") {
       std::printf("presets (%s):\n", configs_dir().c_str());

@@ -154,7 +154,16 @@ Field string_field(std::string section, std::string key, Get get, CGet cget,
 }
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-const std::vector<std::string> kModels = {"sdssm", "complex_diagonal", "lstm", "transformer"};
+// The zoo mixers of src/seqlab/mixers/zoo.cpp, each a model of the same name (a backbone of
+// pre-norm residual blocks); tests/model/zoo_model_test.cpp checks the two lists agree.
+const std::vector<std::string> kZoo = {
+    "softmax_attention", "linear_attention", "retnet", "mamba2", "gla", "hgrn2", "mlstm"};
+std::vector<std::string> with_zoo(std::vector<std::string> names) {
+  names.insert(names.end(), kZoo.begin(), kZoo.end());
+  return names;
+}
+const std::vector<std::string> kModels =
+    with_zoo({"sdssm", "complex_diagonal", "lstm", "transformer"});
 
 const std::vector<Field>& schema() {
   static const std::vector<Field> fields = [] {
@@ -172,7 +181,7 @@ const std::vector<Field>& schema() {
     v.push_back(
         string_field("model", "name", SEQLAB_FIELD_ACCESS(model.name), kModels, "model family"));
     v.push_back(int_field("model", "state_size", SEQLAB_FIELD_ACCESS(model.state_size), 1, 4096,
-                          "SSM state size N", {"sdssm", "complex_diagonal"}));
+                          "SSM state size N", with_zoo({"sdssm", "complex_diagonal"})));
     v.push_back(int_field("model", "dict_size", SEQLAB_FIELD_ACCESS(model.dict_size), 1, 256,
                           "SD-SSM dictionary size K", {"sdssm"}));
     v.push_back(float_field("model", "lp", SEQLAB_FIELD_ACCESS(model.lp), 1.0, 16.0,
@@ -196,15 +205,35 @@ const std::vector<Field>& schema() {
     v.push_back(int_field("model", "hidden_size", SEQLAB_FIELD_ACCESS(model.hidden_size), 1, 65536,
                           "LSTM hidden size", {"lstm"}));
     v.push_back(int_field("model", "d_model", SEQLAB_FIELD_ACCESS(model.d_model), 1, 65536,
-                          "Transformer width", {"transformer"}));
-    v.push_back(int_field("model", "heads", SEQLAB_FIELD_ACCESS(model.heads), 1, 1024,
-                          "attention heads", {"transformer"}));
+                          "model width", with_zoo({"transformer"})));
+    v.push_back(int_field("model", "heads", SEQLAB_FIELD_ACCESS(model.heads), 1, 1024, "heads",
+                          with_zoo({"transformer"})));
     v.push_back(int_field("model", "layers", SEQLAB_FIELD_ACCESS(model.layers), 1, 256,
-                          "Transformer blocks", {"transformer"}));
+                          "residual blocks", with_zoo({"transformer"})));
     v.push_back(string_field("model", "positions", SEQLAB_FIELD_ACCESS(model.positions),
                              {"nope", "learned", "rope"}, "position encoding", {"transformer"}));
     v.push_back(int_field("model", "mlp_ratio", SEQLAB_FIELD_ACCESS(model.mlp_ratio), 1, 64,
-                          "Transformer MLP width / d_model", {"transformer"}));
+                          "MLP width / d_model", with_zoo({"transformer"})));
+    v.push_back(int_field("model", "head_dim", SEQLAB_FIELD_ACCESS(model.head_dim), 0, 4096,
+                          "key dimension per head (0 = mixer default)", kZoo));
+    v.push_back(int_field("model", "expand", SEQLAB_FIELD_ACCESS(model.expand), 1, 16,
+                          "inner width / d_model (Mamba, qLSTM)", kZoo));
+    v.push_back(int_field("model", "conv_size", SEQLAB_FIELD_ACCESS(model.conv_size), 0, 64,
+                          "short causal convolution kernel (0 = none)", kZoo));
+    v.push_back(int_field("model", "chunk_size", SEQLAB_FIELD_ACCESS(model.chunk_size), 1, 65536,
+                          "chunk length of the chunked scan path", kZoo));
+    v.push_back(string_field("model", "scan_path", SEQLAB_FIELD_ACCESS(model.scan_path),
+                             {"fused", "chunked", "reference"},
+                             "algorithm of the recurrence (mixers.md §6.1)", kZoo));
+    v.push_back(string_field("model", "channel_mixer", SEQLAB_FIELD_ACCESS(model.channel_mixer),
+                             {"mlp", "glu", "none"}, "channel mixer after each mixer (§5.2)",
+                             kZoo));
+    v.push_back(string_field("model", "norm", SEQLAB_FIELD_ACCESS(model.norm),
+                             {"rmsnorm", "layernorm"}, "pre-norm of the residual blocks (§5.1)",
+                             kZoo));
+    v.push_back(bool_field("model", "allow_neg_eigval", SEQLAB_FIELD_ACCESS(model.allow_neg_eigval),
+                           "DeltaNet family: beta in (0, 2), eigenvalues down to -1 (§2.2.17)",
+                           {"deltanet", "gated_deltanet"}));
     v.push_back(int_field("model", "max_len", SEQLAB_FIELD_ACCESS(model.max_len), 1, 1 << 24,
                           "learned position table size", {"transformer"}));
     // train (protocols.md §2.2)

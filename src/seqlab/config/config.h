@@ -36,6 +36,16 @@ struct ModelConfig {
   std::string positions = "rope";  // nope | learned | rope
   int64_t mlp_ratio = 4;
   int64_t max_len = 1024;  // learned position table size
+  // zoo mixers (spec/mixers.md §2.2, §5): model.name is the mixer; d_model, heads, layers,
+  // mlp_ratio and state_size above apply too.
+  int64_t head_dim = 0;               // key dimension per head; 0 = mixer default
+  int64_t expand = 1;                 // inner width / d_model (Mamba, qLSTM)
+  int64_t conv_size = 4;              // short causal conv kernel; 0 = none
+  int64_t chunk_size = 64;            // chunk length of the chunked scan path
+  std::string scan_path = "fused";    // fused | chunked | reference
+  std::string channel_mixer = "mlp";  // mlp | glu | none
+  std::string norm = "rmsnorm";       // rmsnorm | layernorm
+  bool allow_neg_eigval = false;      // DeltaNet family: beta in (0, 2)
 };
 
 struct TrainConfig {

@@ -6,6 +6,7 @@
 #include "seqlab/model/lstm_model.h"
 #include "seqlab/model/sdssm_model.h"
 #include "seqlab/model/transformer_model.h"
+#include "seqlab/model/zoo_model.h"
 #include "seqlab/util/error.h"
 
 namespace seqlab::model {
@@ -22,7 +23,14 @@ const std::vector<ModelInfo>& model_infos() {
       {"transformer", "causal pre-norm softmax-attention Transformer (NoPE / learned / RoPE)",
        "identity (NoPE, learned) or orthogonal LTI (RoPE)"},
   };
-  return infos;
+  static const std::vector<ModelInfo> all = [] {
+    auto v = infos;
+    for (const auto& m : mixers::mixer_infos())
+      v.push_back({m.name, m.description + "; pre-norm residual backbone",
+                   mixers::structure_name(m.structure)});
+    return v;
+  }();
+  return all;
 }
 
 std::shared_ptr<SequenceModel> make_model(const config::ModelConfig& cfg, int64_t vocab_size,
@@ -32,6 +40,8 @@ std::shared_ptr<SequenceModel> make_model(const config::ModelConfig& cfg, int64_
     return make_complex_diagonal_model(cfg, vocab_size, num_classes);
   if (cfg.name == "lstm") return make_lstm_model(cfg, vocab_size, num_classes);
   if (cfg.name == "transformer") return make_transformer_model(cfg, vocab_size, num_classes);
+  for (const auto& m : mixers::mixer_infos())
+    if (m.name == cfg.name) return make_zoo_model(cfg, vocab_size, num_classes);
   std::vector<std::string> names;
   for (const auto& i : model_infos()) names.push_back(i.name);
   throw UserError("unknown model '" + cfg.name + "' (valid: " + join_names(names) + ")");

@@ -1,0 +1,60 @@
+// The zoo registry (spec/mixers.md §2.1): one entry per mixer with its structure class, state
+// size and paths. Kept in one place so `seqlab list mixers`, the model registry and the config
+// schema agree (tests/model/zoo_model_test.cpp checks the config's list).
+#include "seqlab/mixers/zoo.h"
+
+#include "seqlab/mixers/gated_mixers.h"
+#include "seqlab/mixers/softmax_attention.h"
+#include "seqlab/util/error.h"
+
+namespace seqlab::mixers {
+
+namespace {
+
+std::shared_ptr<Mixer> make_softmax(const ZooOptions& o) {
+  return std::make_shared<SoftmaxAttentionImpl>(
+      SoftmaxAttentionOptions(o.d_model, o.heads).rope(true));
+}
+
+const std::vector<std::string> kGatedPaths = {"recurrent", "chunked", "fused CPU", "explicit"};
+
+}  // namespace
+
+const std::vector<MixerInfo>& mixer_infos() {
+  static const std::vector<MixerInfo> infos = {
+      {"softmax_attention",
+       "causal softmax attention with RoPE (§2.2.1-2.2.2)",
+       Structure::kOrthogonalLTI,
+       "KV cache 2·d_model per position",
+       {"recurrent (KV cache)", "batched matmul", "explicit"},
+       make_softmax},
+      {"linear_attention", "elu+1 linear attention, normalized (§2.2.4)", Structure::kIdentity,
+       "heads·head_dim·(d_model/heads + 1)", kGatedPaths, make_linear_attention},
+      {"retnet", "multi-scale retention, RoPE folded, γ_h = 1 − 2^(−5−h) (§2.2.6)",
+       Structure::kScalar, "heads·head_dim·2·head_dim", kGatedPaths, make_retnet},
+      {"mamba2", "Mamba-2 / SSD layer (§2.2.11)", Structure::kScalar,
+       "heads·state_size·(expand·d_model/heads) + (conv_size−1)·(expand·d_model + 2·state_size)",
+       kGatedPaths, make_mamba2},
+      {"gla", "gated linear attention (§2.2.12)", Structure::kDiagonal,
+       "heads·head_dim·d_model/heads", kGatedPaths, make_gla},
+      {"hgrn2", "HGRN2, k = 1 − f (§2.2.13)", Structure::kDiagonal, "heads·head_dim·d_model/heads",
+       kGatedPaths, make_hgrn2},
+      {"mlstm", "mLSTM cell with max stabilizer (§2.2.14)", Structure::kScalar,
+       "heads·(head_dim·(d_model/heads + 1) + 1)", kGatedPaths, make_mlstm},
+  };
+  return infos;
+}
+
+std::vector<std::string> mixer_names() {
+  std::vector<std::string> names;
+  for (const auto& i : mixer_infos()) names.push_back(i.name);
+  return names;
+}
+
+std::shared_ptr<Mixer> make_mixer(const std::string& name, const ZooOptions& options) {
+  for (const auto& i : mixer_infos())
+    if (i.name == name) return i.make(options);
+  throw UserError("unknown mixer '" + name + "' (valid: " + join_names(mixer_names()) + ")");
+}
+
+}  // namespace seqlab::mixers

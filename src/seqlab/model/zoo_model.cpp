@@ -1,0 +1,156 @@
+#include "seqlab/model/zoo_model.h"
+
+#include <torch/torch.h>
+
+#include "seqlab/mixers/layers.h"
+#include "seqlab/util/error.h"
+
+namespace seqlab::model {
+
+namespace {
+
+// Applies a LayerNorm or RMSNorm module held as a base pointer.
+torch::Tensor apply_norm(const std::shared_ptr<torch::nn::Module>& norm, const torch::Tensor& x) {
+  if (auto ln = std::dynamic_pointer_cast<torch::nn::LayerNormImpl>(norm)) return ln->forward(x);
+  return std::dynamic_pointer_cast<mixers::RMSNormImpl>(norm)->forward(x);
+}
+
+// Channel mixers of spec §5.2.
+class ChannelMixerImpl : public torch::nn::Module {
+ public:
+  ChannelMixerImpl(const std::string& kind, int64_t d, int64_t ratio) : glu_(kind == "glu") {
+    const int64_t hidden = ratio * d;
+    fc1 = register_module("fc1", torch::nn::Linear(d, glu_ ? 2 * hidden : hidden));
+    fc2 = register_module("fc2", torch::nn::Linear(hidden, d));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto h = fc1(x);
+    if (glu_) {
+      auto parts = h.chunk(2, -1);
+      return fc2(parts[0] * torch::silu(parts[1]));
+    }
+    return fc2(torch::gelu(h));
+  }
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+
+ private:
+  bool glu_;
+};
+TORCH_MODULE(ChannelMixer);
+
+// Pre-norm residual block (§5.1).
+class ZooBlockImpl : public torch::nn::Module {
+ public:
+  ZooBlockImpl(const config::ModelConfig& cfg, const mixers::ZooOptions& opts) {
+    norm1 = make_norm("norm1", cfg);
+    mixer = mixers::make_mixer(cfg.name, opts);
+    register_module("mixer", mixer);
+    if (cfg.channel_mixer != "none") {
+      norm2 = make_norm("norm2", cfg);
+      channel =
+          register_module("channel", ChannelMixer(cfg.channel_mixer, cfg.d_model, cfg.mlp_ratio));
+    }
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    x = x + mixer->forward(apply_norm(norm1, x));
+    if (channel) x = x + channel(apply_norm(norm2, x));
+    return x;
+  }
+
+  std::shared_ptr<torch::nn::Module> make_norm(const char* name, const config::ModelConfig& cfg) {
+    if (cfg.norm == "layernorm")
+      return register_module(
+          name, torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.d_model}).eps(1e-5)));
+    return register_module(name, mixers::RMSNorm(cfg.d_model, 1e-5));
+  }
+
+  std::shared_ptr<torch::nn::Module> norm1, norm2;
+  std::shared_ptr<mixers::Mixer> mixer;
+  ChannelMixer channel{nullptr};
+};
+TORCH_MODULE(ZooBlock);
+
+class ZooModelImpl : public SequenceModel {
+ public:
+  ZooModelImpl(const config::ModelConfig& cfg, int64_t vocab_size, int64_t num_classes)
+      : name_(cfg.name), vocab_size_(vocab_size) {
+    const auto opts = zoo_options(cfg);
+    embedding = register_module("embedding", torch::nn::Embedding(vocab_size, cfg.d_model));
+    blocks = register_module("blocks", torch::nn::ModuleList());
+    for (int64_t l = 0; l < cfg.layers; ++l) blocks->push_back(ZooBlock(cfg, opts));
+    if (cfg.norm == "layernorm")
+      norm = register_module(
+          "norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.d_model}).eps(1e-5)));
+    else
+      norm = register_module("norm", mixers::RMSNorm(cfg.d_model, 1e-5));
+    readout = register_module("readout", torch::nn::Linear(cfg.d_model, num_classes));
+  }
+
+  torch::Tensor forward(const torch::Tensor& tokens) override {
+    TORCH_CHECK(tokens.dim() == 2 && tokens.scalar_type() == torch::kInt64, name_,
+                " model: expected int64 tokens of shape (B, T), got ", tokens.scalar_type(), " ",
+                tokens.sizes());
+    if (tokens.numel() > 0) {
+      const int64_t lo = tokens.min().item<int64_t>(), hi = tokens.max().item<int64_t>();
+      TORCH_CHECK(lo >= 0 && hi < vocab_size_, name_, " model: token ids must be in [0, ",
+                  vocab_size_, "), got range [", lo, ", ", hi, "]");
+    }
+    auto x = embedding(tokens);
+    for (const auto& block : *blocks) x = block->as<ZooBlockImpl>()->forward(x);
+    return readout(apply_norm(norm, x));
+  }
+
+  std::string family() const override { return name_; }
+
+  std::vector<std::shared_ptr<mixers::Mixer>> mixer_list() const {
+    std::vector<std::shared_ptr<mixers::Mixer>> out;
+    for (const auto& block : *blocks) out.push_back(block->as<ZooBlockImpl>()->mixer);
+    return out;
+  }
+
+  torch::nn::Embedding embedding{nullptr};
+  torch::nn::ModuleList blocks{nullptr};
+  std::shared_ptr<torch::nn::Module> norm;
+  torch::nn::Linear readout{nullptr};
+
+ private:
+  std::string name_;
+  int64_t vocab_size_;
+};
+
+}  // namespace
+
+mixers::ZooOptions zoo_options(const config::ModelConfig& cfg) {
+  mixers::ZooOptions o;
+  o.d_model = cfg.d_model;
+  o.heads = cfg.heads;
+  o.head_dim = cfg.head_dim;
+  o.state_size = cfg.state_size;
+  o.expand = cfg.expand;
+  o.conv_size = cfg.conv_size;
+  o.chunk_size = cfg.chunk_size;
+  o.path = core::scan_path_from_name(cfg.scan_path);
+  o.allow_neg_eigval = cfg.allow_neg_eigval;
+  return o;
+}
+
+std::shared_ptr<SequenceModel> make_zoo_model(const config::ModelConfig& cfg, int64_t vocab_size,
+                                              int64_t num_classes) {
+  if (cfg.layers < 1)
+    throw UserError("model.layers = " + std::to_string(cfg.layers) + " must be >= 1");
+  if (cfg.channel_mixer != "mlp" && cfg.channel_mixer != "glu" && cfg.channel_mixer != "none")
+    throw UserError("model.channel_mixer = '" + cfg.channel_mixer +
+                    "' is not valid (one of: mlp, glu, none)");
+  if (cfg.norm != "rmsnorm" && cfg.norm != "layernorm")
+    throw UserError("model.norm = '" + cfg.norm + "' is not valid (one of: rmsnorm, layernorm)");
+  if (vocab_size < 1 || num_classes < 1)
+    throw UserError(cfg.name + " model: vocab_size and num_classes must be >= 1");
+  return std::make_shared<ZooModelImpl>(cfg, vocab_size, num_classes);
+}
+
+std::vector<std::shared_ptr<mixers::Mixer>> zoo_mixers(const SequenceModel& model) {
+  if (auto* z = dynamic_cast<const ZooModelImpl*>(&model)) return z->mixer_list();
+  return {};
+}
+
+}  // namespace seqlab::model

@@ -1,0 +1,32 @@
+// A backbone around any zoo mixer (spec/mixers.md §5.1-§5.2): model.name is the mixer.
+//
+//   x = Embedding(vocab, d)(tokens)
+//   for each of `layers` pre-norm residual blocks (§5.1):
+//     x += Mixer(Norm(x))                       the zoo mixer (mixers/zoo.h)
+//     x += ChannelMixer(Norm(x))                mlp: fc2(GELU(fc1 x)), hidden mlp_ratio·d;
+//                                               glu: fc2(y ⊙ SiLU(gate)), (y, gate) = fc1 x;
+//                                               none: skipped (§5.2)
+//   logits = Linear(d -> C)(Norm(x))            at every position
+// Norm is RMSNorm or LayerNorm (ε = 1e-5). Parameter names: embedding.weight,
+// blocks.<l>.{norm1,mixer,norm2,channel}.*, norm.*, readout.*.
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include "seqlab/config/config.h"
+#include "seqlab/mixers/zoo.h"
+#include "seqlab/model/model.h"
+
+namespace seqlab::model {
+
+// The mixer options a model config asks for.
+mixers::ZooOptions zoo_options(const config::ModelConfig& cfg);
+
+// Throws seqlab::UserError naming the key on an invalid config. family() is the mixer name.
+std::shared_ptr<SequenceModel> make_zoo_model(const config::ModelConfig& cfg, int64_t vocab_size,
+                                              int64_t num_classes);
+
+// The mixers of every block, in order (for inspection and tests); empty for other families.
+std::vector<std::shared_ptr<mixers::Mixer>> zoo_mixers(const SequenceModel& model);
+
+}  // namespace seqlab::model
