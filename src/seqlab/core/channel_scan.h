@@ -26,6 +26,7 @@
 #pragma once
 #include <torch/types.h>
 
+#include <cstdint>
 #include <utility>
 
 #include "seqlab/core/scan_types.h"
@@ -42,6 +43,11 @@ std::pair<torch::Tensor, torch::Tensor> selective_scan_fused(
 std::pair<torch::Tensor, torch::Tensor> selective_scan(
     ScanPath path, const torch::Tensor& x, const torch::Tensor& delta, const torch::Tensor& A,
     const torch::Tensor& Bm, const torch::Tensor& Cm, const torch::Tensor& h0 = {});
+// The fused selective scan with an explicit checkpoint interval: the backward recomputes the
+// states inside chunks of `checkpoint` ≥ 1 steps (§3.3.8; the default above uses 64). Any T.
+std::pair<torch::Tensor, torch::Tensor> selective_scan_fused(
+    const torch::Tensor& x, const torch::Tensor& delta, const torch::Tensor& A,
+    const torch::Tensor& Bm, const torch::Tensor& Cm, const torch::Tensor& h0, int64_t checkpoint);
 // Explicit coefficients per channel (spec §1.3, Diag class): (B, D, T, T) with
 // M[b, c, i, j] = Σ_m C_i[m] exp(Σ_{t=j+1}^{i} Δ_t[c] A[c, m]) Δ_j[c] B_j[m] for j ≤ i.
 torch::Tensor selective_scan_coefficients(const torch::Tensor& delta, const torch::Tensor& A,
@@ -58,5 +64,18 @@ std::pair<torch::Tensor, torch::Tensor> linear_recurrence(ScanPath path, const t
                                                           const torch::Tensor& h0 = {});
 // (B, D, T, T) with M[b, c, i, j] = exp(Σ_{t=j+1}^{i} log_a_t[c]) for j ≤ i (coefficients of u).
 torch::Tensor linear_recurrence_coefficients(const torch::Tensor& log_a);
+
+namespace detail {
+// Shape, dtype and device checks shared by every path; throw c10::Error naming `fn`, the argument
+// and the expected shape.
+void check_selective_scan_inputs(const char* fn, const torch::Tensor& x, const torch::Tensor& delta,
+                                 const torch::Tensor& A, const torch::Tensor& Bm,
+                                 const torch::Tensor& Cm, const torch::Tensor& h0);
+void check_linear_recurrence_inputs(const char* fn, const torch::Tensor& log_a,
+                                    const torch::Tensor& u, const torch::Tensor& h0);
+// The exp of the fused kernels (branch-free, so the loops calling it vectorize), applied to a
+// contiguous CPU tensor; exposed so tests can measure its error against std::exp.
+torch::Tensor kernel_exp(const torch::Tensor& x);
+}  // namespace detail
 
 }  // namespace seqlab::core

@@ -31,6 +31,16 @@
 
 namespace seqlab::core {
 
+// Steps between the states the fused forward stores for its backward (§3.2.1, §3.3.8).
+constexpr int64_t kDeltaScanCheckpoint = 64;
+
+// Validates the arguments shared by every path below: shapes as listed above, one floating dtype
+// (float32 or float64) and one device. Throws c10::Error prefixed with `who` that names the
+// expected shape.
+void delta_scan_check_inputs(const char* who, const torch::Tensor& q, const torch::Tensor& k,
+                             const torch::Tensor& v, const torch::Tensor& beta,
+                             const torch::Tensor& log_a, const torch::Tensor& s0);
+
 ScanResult delta_scan_reference(const torch::Tensor& q, const torch::Tensor& k,
                                 const torch::Tensor& v, const torch::Tensor& beta,
                                 const torch::Tensor& log_a, const torch::Tensor& s0 = {});

@@ -20,6 +20,15 @@ torch::Tensor GatedMixer::coefficients(const torch::Tensor& x) {
   return core::gated_scan_coefficients(c.q, c.k, c.g);
 }
 
+core::Transition GatedMixer::transitions(const torch::Tensor& x) {
+  auto g = core_inputs(x).g;
+  core::Transition tr;
+  if (!g.defined()) return tr;  // identity
+  tr.kind = g.size(-1) == 1 ? core::TransitionKind::kScalar : core::TransitionKind::kDiagonal;
+  tr.log_gate = g.detach();
+  return tr;
+}
+
 std::vector<torch::Tensor> GatedMixer::initial_state(int64_t batch,
                                                      const torch::TensorOptions& options) {
   return {torch::zeros({batch, state_heads(), state_rows(), state_cols()}, options),

@@ -30,6 +30,8 @@ class GatedMixer : public Mixer {
   // (B, H, T, T) coefficients of the core (spec §1.3).
   torch::Tensor coefficients(const torch::Tensor& x) override;
   torch::Tensor values(const torch::Tensor& x) override { return core_inputs(x).v; }
+  // A_t = Diag(exp(g_t)) from the core inputs: identity, scalar or diagonal.
+  core::Transition transitions(const torch::Tensor& x) override;
 
   // Generic step (spec §6.6): the state is {S (B, H, n, dv), the last (receptive_field − 1)
   // inputs, the position t (int64 scalar)}. Every pre-processing is causal with receptive field

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "seqlab/core/diagnostics.h"
+
 namespace seqlab::mixers {
 
 // Structure class of A_t (spec/mixers.md §3.1); decides which kernel computes the mixer.
@@ -54,6 +56,13 @@ class Mixer : public torch::nn::Module {
     (void)x;
     (void)y_core;
     throw std::logic_error(name() + " does not expose its post-processing");
+  }
+
+  // The evolution matrices A_t on input x in their structure's closed form, for the stability
+  // diagnostics of spec §4.2 (core/diagnostics.h).
+  virtual core::Transition transitions(const torch::Tensor& x) {
+    (void)x;
+    throw std::logic_error(name() + " does not expose its transitions");
   }
 
   // Step API (spec §6.6): the recurrent state (including short-conv buffers and normalizer

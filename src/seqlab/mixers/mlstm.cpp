@@ -80,6 +80,14 @@ class MLSTM : public GatedMixer {
     return output(x, y, stabilizer(i_tilde, log_f));
   }
 
+  // A_t = f_t I (the stabilized gate f' of the core is a rescaling, not the transition).
+  core::Transition transitions(const torch::Tensor& x) override {
+    core::Transition tr;
+    tr.kind = core::TransitionKind::kScalar;
+    tr.log_gate = gates(x).second.unsqueeze(-1).detach();
+    return tr;
+  }
+
   // The stabilizer depends on the whole history, so the step carries m (spec §6.6):
   // state = {S' (B, H, n, dv + 1), m (B, H)}.
   std::vector<torch::Tensor> initial_state(int64_t batch,

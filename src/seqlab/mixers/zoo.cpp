@@ -3,7 +3,11 @@
 // schema agree (tests/model/zoo_model_test.cpp checks the config's list).
 #include "seqlab/mixers/zoo.h"
 
+#include "seqlab/mixers/deltanet.h"
 #include "seqlab/mixers/gated_mixers.h"
+#include "seqlab/mixers/mamba1.h"
+#include "seqlab/mixers/qlstm.h"
+#include "seqlab/mixers/rglru.h"
 #include "seqlab/mixers/softmax_attention.h"
 #include "seqlab/util/error.h"
 
@@ -41,6 +45,30 @@ const std::vector<MixerInfo>& mixer_infos() {
        kGatedPaths, make_hgrn2},
       {"mlstm", "mLSTM cell with max stabilizer (§2.2.14)", Structure::kScalar,
        "heads·(head_dim·(d_model/heads + 1) + 1)", kGatedPaths, make_mlstm},
+      {"deltanet", "DeltaNet, A = I − βkkᵀ, L2-normalized keys (§2.2.17)",
+       Structure::kIdentityMinusRank1, "heads·head_dim² + (conv_size−1)·3·heads·head_dim",
+       kGatedPaths, make_deltanet},
+      {"gated_deltanet", "Gated DeltaNet, A = α(I − βkkᵀ), output gate (§2.2.18)",
+       Structure::kIdentityMinusRank1, "heads·head_dim² + (conv_size−1)·3·heads·head_dim",
+       kGatedPaths, make_gated_deltanet},
+      {"mamba1",
+       "Mamba-1 / S6 selective scan layer (§2.2.10)",
+       Structure::kDiagonal,
+       "expand·d_model·state_size + (conv_size−1)·expand·d_model",
+       {"recurrent", "fused CPU", "explicit"},
+       make_mamba1},
+      {"rglru",
+       "RG-LRU recurrent block, Hawk / Griffin (§2.2.16)",
+       Structure::kDiagonal,
+       "expand·d_model + (conv_size−1)·expand·d_model",
+       {"recurrent", "fused CPU", "explicit"},
+       make_rglru},
+      {"qlstm",
+       "qLSTM, σ(f) forget gate (§2.2.15)",
+       Structure::kDiagonal,
+       "expand·d_model + (conv_size−1)·expand·d_model",
+       {"recurrent", "fused CPU", "explicit"},
+       make_qlstm},
   };
   return infos;
 }
