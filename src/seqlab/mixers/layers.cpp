@@ -15,9 +15,15 @@ ShortConvImpl::ShortConvImpl(int64_t channels, int64_t kernel, bool bias)
 }
 
 torch::Tensor ShortConvImpl::forward(const torch::Tensor& x) {
+  // K shifted multiply-adds over the left-padded sequence: the same function as the Conv1d
+  // module, but LibTorch 1.13's grouped conv1d on CPU is 5-10x slower than this at K = 4.
   const int64_t T = x.size(1);
-  auto y = conv(x.transpose(1, 2));  // (B, C, T + K − 1)
-  return y.narrow(2, 0, T).transpose(1, 2);
+  auto padded = torch::constant_pad_nd(x, {0, 0, kernel_ - 1, 0}, 0.0);  // (B, T + K − 1, C)
+  auto w = conv->weight.squeeze(1);                                      // (C, K)
+  auto y = padded.narrow(1, 0, T) * w.select(1, 0);
+  for (int64_t m = 1; m < kernel_; ++m) y = y + padded.narrow(1, m, T) * w.select(1, m);
+  if (conv->bias.defined()) y = y + conv->bias;
+  return y;
 }
 
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps, int64_t groups)
