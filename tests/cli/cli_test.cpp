@@ -145,4 +145,38 @@ TEST_F(Cli, ListShowsTasksModelsPresets) {
   expect_clean_error("list widgets", "cannot list 'widgets'");
 }
 
+TEST_F(Cli, ZooModelTrainsAndInspectWritesMapsAndDiagnostics) {
+  const auto cfg = write("gla.yaml", R"(task: {name: parity_check, query_token: true}
+model: {name: gla, d_model: 16, heads: 2, layers: 2}
+train: {steps: 10, batch_size: 8, max_length: 8, log_every: 5, checkpoint_every: 10}
+eval: {max_length: 20, length_stride: 10, samples_per_length: 8, id_max_length: 8, ood_from: 9}
+)");
+  const auto out = (dir_ / "run").string();
+  auto r = run("train " + cfg + " --quiet --threads 1 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("inspect " + out + " --input \"0 1 1 0 2\" --threads 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("diagonal"), std::string::npos) << r.out;
+  const auto doc = nlohmann::json::parse(std::ifstream(fs::path(out) / "inspect" / "inspect.json"));
+  ASSERT_EQ(doc["layers"].size(), 2u);
+  EXPECT_EQ(doc["tokens"].size(), 5u);
+  EXPECT_LE(doc["layers"][0]["diagnostics"]["spectral_radius"]["max"].get<double>(), 1.0);
+  EXPECT_TRUE(fs::exists(fs::path(out) / "inspect" / "maps" / "layer1_system1.png"));
+  // A preset inspects a freshly initialized model.
+  r = run("inspect " + cfg + " --length 6 --max-maps 1 --threads 1 --out " +
+          (dir_ / "fresh").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(dir_ / "fresh" / "maps" / "layer0_system0.svg"));
+  expect_clean_error("inspect " + out + " --input \"0 7\"", "not a token id in [0, 3)");
+  expect_clean_error("inspect regular/parity_check_sdssm --length 4", "not a zoo model");
+}
+
+TEST_F(Cli, ListMixersShowsStructureStateAndPaths) {
+  const auto r = run("list mixers");
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* s : {"gla", "deltanet", "mamba1", "structure: diagonal",
+                        "structure: identity minus rank 1", "fused CPU", "chunked"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s;
+}
+
 }  // namespace

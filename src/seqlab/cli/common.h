@@ -34,5 +34,6 @@ void add_export(CLI::App& app);
 void add_list(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_showcase(CLI::App& app);
+void add_inspect(CLI::App& app);
 
 }  // namespace seqlab::cli

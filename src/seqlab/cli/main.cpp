@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   seqlab::cli::add_list(app);
   seqlab::cli::add_bench(app);
   seqlab::cli::add_showcase(app);
+  seqlab::cli::add_inspect(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -102,6 +102,17 @@ class ZooModelImpl : public SequenceModel {
 
   std::string family() const override { return name_; }
 
+  std::vector<MixerTrace> trace(const torch::Tensor& tokens) {
+    std::vector<MixerTrace> out;
+    auto x = embedding(tokens);
+    for (const auto& block : *blocks) {
+      auto* b = block->as<ZooBlockImpl>();
+      out.push_back({b->mixer, apply_norm(b->norm1, x)});
+      x = b->forward(x);
+    }
+    return out;
+  }
+
   std::vector<std::shared_ptr<mixers::Mixer>> mixer_list() const {
     std::vector<std::shared_ptr<mixers::Mixer>> out;
     for (const auto& block : *blocks) out.push_back(block->as<ZooBlockImpl>()->mixer);
@@ -146,6 +157,11 @@ std::shared_ptr<SequenceModel> make_zoo_model(const config::ModelConfig& cfg, in
   if (vocab_size < 1 || num_classes < 1)
     throw UserError(cfg.name + " model: vocab_size and num_classes must be >= 1");
   return std::make_shared<ZooModelImpl>(cfg, vocab_size, num_classes);
+}
+
+std::vector<MixerTrace> trace_mixers(SequenceModel& model, const torch::Tensor& tokens) {
+  if (auto* z = dynamic_cast<ZooModelImpl*>(&model)) return z->trace(tokens);
+  return {};
 }
 
 std::vector<std::shared_ptr<mixers::Mixer>> zoo_mixers(const SequenceModel& model) {

@@ -12,6 +12,9 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <vector>
+
+#include <torch/types.h>
 
 #include "seqlab/config/config.h"
 #include "seqlab/mixers/zoo.h"
@@ -28,5 +31,13 @@ std::shared_ptr<SequenceModel> make_zoo_model(const config::ModelConfig& cfg, in
 
 // The mixers of every block, in order (for inspection and tests); empty for other families.
 std::vector<std::shared_ptr<mixers::Mixer>> zoo_mixers(const SequenceModel& model);
+
+// Each block's mixer with the input it receives on `tokens` (its pre-norm output), for
+// inspection; empty for models that are not zoo models.
+struct MixerTrace {
+  std::shared_ptr<mixers::Mixer> mixer;
+  torch::Tensor input;  // (B, T, d_model)
+};
+std::vector<MixerTrace> trace_mixers(SequenceModel& model, const torch::Tensor& tokens);
 
 }  // namespace seqlab::model

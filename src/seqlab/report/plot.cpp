@@ -268,4 +268,36 @@ void plot_training_curve(const std::vector<nlohmann::json>& log_rows, const Plot
   render(tmp, body, out_base);
 }
 
+void plot_heatmap(const std::vector<std::vector<double>>& values, const std::string& title,
+                  const std::string& out_base) {
+  if (values.empty() || values[0].empty())
+    throw UserError("heatmap " + out_base + ": empty matrix");
+  double bound = 0;
+  std::string data;
+  for (const auto& row : values) {
+    if (row.size() != values[0].size())
+      throw UserError("heatmap " + out_base + ": rows of different lengths");
+    for (size_t j = 0; j < row.size(); ++j) {
+      data += (j ? " " : "") + num(row[j]);
+      if (std::isfinite(row[j])) bound = std::max(bound, std::abs(row[j]));
+    }
+    data += "\n";
+  }
+  if (bound == 0) bound = 1;
+  require_gnuplot();
+  TempDir tmp;
+  const std::string data_path = tmp.file("matrix.dat");
+  write_file_atomic(data_path, data);
+  std::string body;
+  if (!title.empty()) body += "set title " + gp_quote(title) + "\n";
+  body += "set xlabel 'source j'\nset ylabel 'output i'\n";
+  body += "set size ratio -1\nunset key\n";
+  body += "set palette defined (-1 '#2166ac', 0 '#ffffff', 1 '#b2182b')\n";
+  body += "set cbrange [" + num(-bound) + ":" + num(bound) + "]\n";
+  body += "set xrange [-0.5:" + std::to_string(values[0].size()) + "-0.5]\n";
+  body += "set yrange [" + std::to_string(values.size()) + "-0.5:-0.5]\n";  // row 0 on top
+  body += "plot " + gp_quote(data_path) + " matrix with image\n";
+  render(tmp, body, out_base);
+}
+
 }  // namespace seqlab::report

@@ -38,4 +38,11 @@ void plot_accuracy_vs_length(const std::vector<Curve>& curves, const PlotOptions
 void plot_training_curve(const std::vector<nlohmann::json>& log_rows, const PlotOptions& opts,
                          const std::string& out_base);
 
+// Heatmap of a coefficient matrix (spec/mixers.md §1.3): values[i][j] = α_ij drawn at row i
+// (output time, downwards) and column j (source time), with a diverging palette symmetric about
+// 0 (blue negative, white 0, red positive). Throws seqlab::UserError on an empty or ragged matrix,
+// or as plot_accuracy_vs_length.
+void plot_heatmap(const std::vector<std::vector<double>>& values, const std::string& title,
+                  const std::string& out_base);
+
 }  // namespace seqlab::report
