@@ -55,7 +55,7 @@ void run_mixer(benchmark::State& state, const std::string& name, seqlab::core::S
                                      [name = info.name, scan, path, T](benchmark::State& s) {
                                        run_mixer(s, name, scan, path == 2, T);
                                      })
-            ->Iterations(1)
+            ->Iterations(path == 2 ? 1 : 3)
             ->UseRealTime()
             ->Unit(benchmark::kMillisecond);
       }

@@ -20,7 +20,9 @@ std::shared_ptr<Mixer> make_softmax(const ZooOptions& o) {
       SoftmaxAttentionOptions(o.d_model, o.heads).rope(true));
 }
 
-const std::vector<std::string> kGatedPaths = {"recurrent", "chunked", "fused CPU", "explicit"};
+// A function, not a namespace-scope vector: mixer_infos() may run during another translation
+// unit's static initialization (benchmark registration), before such a vector is constructed.
+std::vector<std::string> gated_paths() { return {"recurrent", "chunked", "fused CPU", "explicit"}; }
 
 }  // namespace
 
@@ -33,24 +35,24 @@ const std::vector<MixerInfo>& mixer_infos() {
        {"recurrent (KV cache)", "batched matmul", "explicit"},
        make_softmax},
       {"linear_attention", "elu+1 linear attention, normalized (§2.2.4)", Structure::kIdentity,
-       "heads·head_dim·(d_model/heads + 1)", kGatedPaths, make_linear_attention},
+       "heads·head_dim·(d_model/heads + 1)", gated_paths(), make_linear_attention},
       {"retnet", "multi-scale retention, RoPE folded, γ_h = 1 − 2^(−5−h) (§2.2.6)",
-       Structure::kScalar, "heads·head_dim·2·head_dim", kGatedPaths, make_retnet},
+       Structure::kScalar, "heads·head_dim·2·head_dim", gated_paths(), make_retnet},
       {"mamba2", "Mamba-2 / SSD layer (§2.2.11)", Structure::kScalar,
        "heads·state_size·(expand·d_model/heads) + (conv_size−1)·(expand·d_model + 2·state_size)",
-       kGatedPaths, make_mamba2},
+       gated_paths(), make_mamba2},
       {"gla", "gated linear attention (§2.2.12)", Structure::kDiagonal,
-       "heads·head_dim·d_model/heads", kGatedPaths, make_gla},
+       "heads·head_dim·d_model/heads", gated_paths(), make_gla},
       {"hgrn2", "HGRN2, k = 1 − f (§2.2.13)", Structure::kDiagonal, "heads·head_dim·d_model/heads",
-       kGatedPaths, make_hgrn2},
+       gated_paths(), make_hgrn2},
       {"mlstm", "mLSTM cell with max stabilizer (§2.2.14)", Structure::kScalar,
-       "heads·(head_dim·(d_model/heads + 1) + 1)", kGatedPaths, make_mlstm},
+       "heads·(head_dim·(d_model/heads + 1) + 1)", gated_paths(), make_mlstm},
       {"deltanet", "DeltaNet, A = I − βkkᵀ, L2-normalized keys (§2.2.17)",
        Structure::kIdentityMinusRank1, "heads·head_dim² + (conv_size−1)·3·heads·head_dim",
-       kGatedPaths, make_deltanet},
+       gated_paths(), make_deltanet},
       {"gated_deltanet", "Gated DeltaNet, A = α(I − βkkᵀ), output gate (§2.2.18)",
        Structure::kIdentityMinusRank1, "heads·head_dim² + (conv_size−1)·3·heads·head_dim",
-       kGatedPaths, make_gated_deltanet},
+       gated_paths(), make_gated_deltanet},
       {"mamba1",
        "Mamba-1 / S6 selective scan layer (§2.2.10)",
        Structure::kDiagonal,
