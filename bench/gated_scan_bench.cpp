@@ -3,7 +3,8 @@
 // benchmark shape B = 16, D = 128 as H = 2 heads of n = dv = 64, T ∈ {256, 1024, 4096}.
 // Counters: tokens/s (B·T per iteration) and the bytes the fused kernel must move at least
 // (inputs read and outputs written once per pass), for the memory-bandwidth bound in
-// docs/benchmarks.md (the reference runs at T ≤ 1024 only). BM_StreamCopy measures the machine's copy bandwidth for that bound.
+// docs/benchmarks.md (the reference runs at T ≤ 1024 only). BM_StreamCopy measures the machine's
+// copy bandwidth for that bound.
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 

@@ -22,7 +22,9 @@ std::shared_ptr<Mixer> make_softmax(const ZooOptions& o) {
 
 // A function, not a namespace-scope vector: mixer_infos() may run during another translation
 // unit's static initialization (benchmark registration), before such a vector is constructed.
-std::vector<std::string> gated_paths() { return {"recurrent", "chunked", "fused CPU", "explicit"}; }
+std::vector<std::string> gated_paths() {
+  return {"recurrent", "chunked", "fused CPU", "explicit"};
+}
 
 }  // namespace
 
