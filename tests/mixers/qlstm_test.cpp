@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/mixer_contract.h"
 #include "../common/testing.h"
 #include "seqlab/util/error.h"
 
@@ -23,28 +24,7 @@ namespace seqlab::mixers {
 namespace {
 
 using torch::Tensor;
-
-struct Tol {
-  double rtol, atol;
-};
-// §6.2 tolerances.
-Tol r_vs_e(torch::ScalarType d) {
-  return d == torch::kFloat64 ? Tol{1e-12, 1e-13} : Tol{1e-5, 1e-6};
-}
-Tol f_vs_e(torch::ScalarType d) {
-  return d == torch::kFloat64 ? Tol{1e-11, 1e-12} : Tol{1e-4, 1e-5};
-}
-Tol bwd(torch::ScalarType d) {
-  return d == torch::kFloat64 ? Tol{1e-10, 1e-11} : Tol{1e-3, 1e-5};
-}
-Tol step_vs_r(torch::ScalarType d) {
-  return d == torch::kFloat64 ? Tol{1e-13, 1e-14} : Tol{1e-6, 1e-7};
-}
-
-::testing::AssertionResult close(const Tensor& x, const Tensor& ref, Tol tol,
-                                 const std::string& what) {
-  return testing::close(x, ref, tol.rtol, tol.atol, what);
-}
+using namespace seqlab::testing::contract;  // tolerances, paths and run_path (§6.1-§6.4)
 
 ZooOptions small_options(int64_t conv_size) {
   ZooOptions o;
@@ -60,38 +40,6 @@ std::shared_ptr<QLSTMImpl> make(const ZooOptions& o, torch::ScalarType dtype, ui
   auto m = std::make_shared<QLSTMImpl>(o, reversed);
   m->to(dtype);
   return m;
-}
-
-// The explicit path of §6.1: from_core(u, coefficients(u) @ values(u)).
-Tensor explicit_path(Mixer& m, const Tensor& u) {
-  return m.from_core(u, torch::matmul(m.coefficients(u), m.values(u)));
-}
-
-// step() over the whole sequence from initial_state(), stacked to (B, T, d).
-Tensor stepped(Mixer& m, const Tensor& u) {
-  auto state = m.initial_state(u.size(0), u.options());
-  std::vector<Tensor> ys;
-  for (int64_t t = 0; t < u.size(1); ++t) ys.push_back(m.step(state, u.select(1, t)));
-  return torch::stack(ys, 1);
-}
-
-struct PathResult {
-  Tensor y;
-  std::vector<Tensor> grads;  // every parameter (named_parameters order), then the input
-};
-
-// y = path(u) and the gradients of the §6.4 loss Σ W1 y + ½ Σ W2 y².
-PathResult run_path(Mixer& m, const Tensor& u, const Tensor& w1, const Tensor& w2,
-                    const std::function<Tensor(const Tensor&)>& path) {
-  m.zero_grad();
-  auto x = u.detach().clone().requires_grad_(true);
-  auto y = path(x);
-  testing::contract_loss(y, w1, w2).backward();
-  PathResult r;
-  r.y = y.detach();
-  for (auto& p : m.parameters()) r.grads.push_back(p.grad().clone());
-  r.grads.push_back(x.grad().clone());
-  return r;
 }
 
 struct Case {
