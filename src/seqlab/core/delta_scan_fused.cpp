@@ -14,10 +14,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <vector>
 
 #include "seqlab/core/delta_scan.h"
+#include "seqlab/core/simd.h"
 
 namespace seqlab::core {
 namespace {
@@ -54,35 +54,10 @@ struct DeltaScanGrads {
   scalar_t* ds0 = nullptr;           // (BH, n, dv)
 };
 
-// Fixed-width SIMD vectors (GCC/Clang vector extension, 32 bytes) for the dot products, which
-// the compiler would not vectorize on its own without reassociating the sum. Lanes are summed in
-// a fixed order, so a dot product has the same bits wherever it runs.
-template <typename scalar_t>
-struct Simd;
-template <>
-struct Simd<float> {
-  typedef float type __attribute__((vector_size(32)));
-};
-template <>
-struct Simd<double> {
-  typedef double type __attribute__((vector_size(32)));
-};
-template <typename scalar_t>
-using vec_t = typename Simd<scalar_t>::type;
-template <typename scalar_t>
-constexpr int64_t kLanes = 32 / sizeof(scalar_t);
-
-template <typename scalar_t>
-inline vec_t<scalar_t> load(const scalar_t* p) {
-  vec_t<scalar_t> x;
-  std::memcpy(&x, p, sizeof(x));
-  return x;
-}
-
-template <typename scalar_t>
-inline void store(scalar_t* p, const vec_t<scalar_t>& x) {
-  std::memcpy(p, &x, sizeof(x));
-}
+using simd::kLanes;
+using simd::load;
+using simd::store;
+using simd::vec_t;
 
 // Sum of the lanes as a fixed tree: halves are added until one lane is left (depth log2(lanes)
 // instead of a chain of lanes − 1 adds), in registers.

@@ -7,42 +7,18 @@
 #include <torch/autograd.h>
 
 #include <algorithm>
-#include <cstring>
 #include <memory>
 #include <vector>
+
+#include "seqlab/core/simd.h"
 
 namespace seqlab::core {
 namespace {
 
-// Fixed-width SIMD vectors through the GCC/Clang vector extension: 32 bytes (8 floats, 4
-// doubles), lowered to AVX2 registers under -march with AVX2 and to narrower ones otherwise.
-// Memory is read and written through memcpy (unaligned moves, no aliasing questions). Arithmetic
-// is element-wise IEEE, so every lane sums in the same order as a scalar loop would.
-template <typename scalar_t>
-struct Simd;
-template <>
-struct Simd<float> {
-  typedef float type __attribute__((vector_size(32)));
-};
-template <>
-struct Simd<double> {
-  typedef double type __attribute__((vector_size(32)));
-};
-template <typename scalar_t>
-using vec_t = typename Simd<scalar_t>::type;
-template <typename scalar_t>
-constexpr int64_t kLanes = 32 / sizeof(scalar_t);
-
-template <typename scalar_t>
-inline vec_t<scalar_t> load(const scalar_t* p) {
-  vec_t<scalar_t> v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-template <typename scalar_t>
-inline void store(scalar_t* p, const vec_t<scalar_t>& v) {
-  std::memcpy(p, &v, sizeof(v));
-}
+using simd::kLanes;
+using simd::load;
+using simd::store;
+using simd::vec_t;
 
 // Mat-vec block: 8 vectors (64 floats, 32 doubles) of accumulators, enough independent FMA chains
 // to hide their latency. Rank-k tile of the dA update: 4 rows × 2 vectors.
