@@ -71,4 +71,35 @@ inline PathResult run_path(Mixer& m, const Tensor& u, const Tensor& w1, const Te
   return r;
 }
 
+// §6.1-§6.2 on one mixer of width `width` at length T: forward (F), reference (R) and explicit
+// (E) outputs agree, and the gradients of every parameter and of the input agree between F, R
+// and E. The inputs and loss weights are drawn from the global generator after the caller built m.
+inline void check_paths_agree(Mixer& m, int64_t T, int64_t width, torch::ScalarType dtype) {
+  const auto opts = torch::TensorOptions().dtype(dtype);
+  auto u = torch::randn({2, T, width}, opts);
+  auto w1 = torch::randn({2, T, width}, opts), w2 = torch::randn({2, T, width}, opts);
+  auto f = run_path(m, u, w1, w2, [&](const Tensor& x) { return m.forward(x); });
+  auto r = run_path(m, u, w1, w2, [&](const Tensor& x) { return m.reference(x); });
+  auto e = run_path(m, u, w1, w2, [&](const Tensor& x) { return explicit_path(m, x); });
+  EXPECT_TRUE(close(r.y, e.y, r_vs_e(dtype), "R vs E"));
+  EXPECT_TRUE(close(f.y, e.y, f_vs_e(dtype), "F vs E"));
+  std::vector<std::string> names;
+  for (auto& p : m.named_parameters()) names.push_back(p.key());
+  names.push_back("input");
+  ASSERT_EQ(names.size(), f.grads.size());
+  for (size_t i = 0; i < names.size(); ++i) {
+    EXPECT_TRUE(close(f.grads[i], r.grads[i], bwd(dtype), "F vs R grad " + names[i]));
+    EXPECT_TRUE(close(f.grads[i], e.grads[i], bwd(dtype), "F vs E grad " + names[i]));
+  }
+}
+
+// §6.2/§6.6: step() over the whole sequence matches the reference and the forward path.
+inline void check_step_matches(Mixer& m, int64_t T, int64_t width, torch::ScalarType dtype) {
+  auto u = torch::randn({2, T, width}, torch::TensorOptions().dtype(dtype));
+  torch::NoGradGuard no_grad;
+  auto s = stepped(m, u);
+  EXPECT_TRUE(close(s, m.reference(u), step_vs_r(dtype), "step vs R"));
+  EXPECT_TRUE(close(s, m.forward(u), f_vs_e(dtype), "step vs F"));
+}
+
 }  // namespace seqlab::testing::contract

@@ -64,32 +64,13 @@ class Mamba1Contract : public ::testing::TestWithParam<Case> {};
 TEST_P(Mamba1Contract, ForwardReferenceExplicitAndGradientsAgree) {
   const auto& c = GetParam();
   auto m = make(small_options(c.conv_size), c.dtype, 1 + c.T);
-  const auto opts = torch::TensorOptions().dtype(c.dtype);
-  auto u = torch::randn({2, c.T, 6}, opts);
-  auto w1 = torch::randn({2, c.T, 6}, opts), w2 = torch::randn({2, c.T, 6}, opts);
-  auto f = run_path(*m, u, w1, w2, [&](const Tensor& x) { return m->forward(x); });
-  auto r = run_path(*m, u, w1, w2, [&](const Tensor& x) { return m->reference(x); });
-  auto e = run_path(*m, u, w1, w2, [&](const Tensor& x) { return explicit_path(*m, x); });
-  EXPECT_TRUE(close(r.y, e.y, r_vs_e(c.dtype), "R vs E"));
-  EXPECT_TRUE(close(f.y, e.y, f_vs_e(c.dtype), "F vs E"));
-  std::vector<std::string> names;
-  for (auto& p : m->named_parameters()) names.push_back(p.key());
-  names.push_back("input");
-  ASSERT_EQ(names.size(), f.grads.size());
-  for (size_t i = 0; i < names.size(); ++i) {
-    EXPECT_TRUE(close(f.grads[i], r.grads[i], bwd(c.dtype), "F vs R grad " + names[i]));
-    EXPECT_TRUE(close(f.grads[i], e.grads[i], bwd(c.dtype), "F vs E grad " + names[i]));
-  }
+  check_paths_agree(*m, c.T, 6, c.dtype);
 }
 
 TEST_P(Mamba1Contract, StepOverTheSequenceMatchesReferenceAndForward) {
   const auto& c = GetParam();
   auto m = make(small_options(c.conv_size), c.dtype, 2 + c.T);
-  auto u = torch::randn({2, c.T, 6}, torch::TensorOptions().dtype(c.dtype));
-  torch::NoGradGuard no_grad;
-  auto s = stepped(*m, u);
-  EXPECT_TRUE(close(s, m->reference(u), step_vs_r(c.dtype), "step vs R"));
-  EXPECT_TRUE(close(s, m->forward(u), f_vs_e(c.dtype), "step vs F"));
+  check_step_matches(*m, c.T, 6, c.dtype);
 }
 
 INSTANTIATE_TEST_SUITE_P(Grid, Mamba1Contract, ::testing::ValuesIn(cases()),
