@@ -1,11 +1,13 @@
 #include "seqlab/train/trainer.h"
 
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "seqlab/model/registry.h"
 #include "seqlab/train/checkpoint.h"
 #include "seqlab/train/run_dir.h"
 #include "seqlab/util/error.h"
@@ -52,6 +54,38 @@ std::vector<nlohmann::json> deterministic_rows(const std::string& run_dir) {
     rows.push_back(row);
   }
   return rows;
+}
+
+// Spec §5.6: ordinary weights, norms and dynamics parameters are three optimizer groups; only the
+// first decays, the last trains at train.dynamics_lr.
+TEST(Trainer, OptimizerGroupsFollowParameterRoles) {
+  auto cfg = tiny_config();
+  cfg.model.name = "mamba2";
+  cfg.model.d_model = 16;
+  cfg.model.heads = 2;
+  cfg.model.state_size = 4;
+  cfg.train.optimizer = "adamw";
+  cfg.train.lr = 1e-3;
+  cfg.train.weight_decay = 0.1;
+  cfg.train.dynamics_lr = 5e-3;
+  torch::manual_seed(0);
+  auto model = model::make_model(cfg.model, 5, 3);
+  auto opt = make_optimizer(cfg.train, *model);
+  auto& groups = opt->param_groups();
+  ASSERT_EQ(groups.size(), 3u);
+  const auto& o = [&](size_t g) -> torch::optim::AdamWOptions& {
+    return static_cast<torch::optim::AdamWOptions&>(groups[g].options());
+  };
+  EXPECT_DOUBLE_EQ(o(0).lr(), 1e-3);
+  EXPECT_DOUBLE_EQ(o(0).weight_decay(), 0.1);
+  EXPECT_DOUBLE_EQ(o(1).lr(), 1e-3);
+  EXPECT_DOUBLE_EQ(o(1).weight_decay(), 0.0);
+  EXPECT_DOUBLE_EQ(o(2).lr(), 5e-3);
+  EXPECT_DOUBLE_EQ(o(2).weight_decay(), 0.0);
+  EXPECT_EQ(groups[2].params().size(), 2u * 3u);  // A_log, dt_bias, D per layer
+  size_t total = 0;
+  for (auto& g : groups) total += g.params().size();
+  EXPECT_EQ(total, model->parameters().size());
 }
 
 TEST(Trainer, SameSeedSameTrajectory) {

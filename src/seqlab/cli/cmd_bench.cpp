@@ -89,7 +89,7 @@ void add_bench(CLI::App& app) {
     torch::manual_seed(0);
     auto model = model::make_model(cfg.model, task->info().vocab_size, task->info().num_classes);
     model->train();
-    auto optimizer = train::make_optimizer(cfg.train, model->parameters());
+    auto optimizer = train::make_optimizer(cfg.train, *model);
     Rng rng(0);
     int64_t tokens = 0;
     std::chrono::steady_clock::time_point t0;

@@ -235,6 +235,13 @@ const std::vector<Field>& schema() {
     v.push_back(bool_field("model", "allow_neg_eigval", SEQLAB_FIELD_ACCESS(model.allow_neg_eigval),
                            "DeltaNet family: beta in (0, 2), eigenvalues down to -1 (§2.2.17)",
                            {"deltanet", "gated_deltanet"}));
+    v.push_back(string_field("model", "init", SEQLAB_FIELD_ACCESS(model.init),
+                             {"default", "normal"},
+                             "global initializer: default = each module's own; normal = Linear "
+                             "and Embedding weights ~ N(0, init_std²), biases 0, dynamics and "
+                             "norm parameters untouched (mixers.md §5.5-5.6)"));
+    v.push_back(float_field("model", "init_std", SEQLAB_FIELD_ACCESS(model.init_std), 1e-8, 10.0,
+                            "standard deviation of model.init = normal"));
     v.push_back(int_field("model", "max_len", SEQLAB_FIELD_ACCESS(model.max_len), 1, 1 << 24,
                           "learned position table size", {"transformer"}));
     // train (protocols.md §2.2)
@@ -252,6 +259,10 @@ const std::vector<Field>& schema() {
         float_field("train", "lr", SEQLAB_FIELD_ACCESS(train.lr), 0.0, 10.0, "learning rate"));
     v.push_back(float_field("train", "weight_decay", SEQLAB_FIELD_ACCESS(train.weight_decay), 0.0,
                             10.0, "weight decay (decoupled for adamw)"));
+    v.push_back(float_field("train", "dynamics_lr", SEQLAB_FIELD_ACCESS(train.dynamics_lr), 0.0,
+                            10.0,
+                            "learning rate of the dynamics parameters (A_log, Δ bias, Λ, W, D; "
+                            "mixers.md §5.6; no weight decay); 0 = train.lr"));
     v.push_back(float_field("train", "beta1", SEQLAB_FIELD_ACCESS(train.beta1), 0.0, 0.999999,
                             "Adam beta1"));
     v.push_back(float_field("train", "beta2", SEQLAB_FIELD_ACCESS(train.beta2), 0.0, 0.999999999,

@@ -35,7 +35,9 @@ struct ModelConfig {
   int64_t layers = 2;
   std::string positions = "rope";  // nope | learned | rope
   int64_t mlp_ratio = 4;
-  int64_t max_len = 1024;  // learned position table size
+  int64_t max_len = 1024;        // learned position table size
+  std::string init = "default";  // global initializer: default | normal (model/param_roles.h)
+  double init_std = 0.02;        // std of init = normal
   // zoo mixers (spec/mixers.md §2.2, §5): model.name is the mixer; d_model, heads, layers,
   // mlp_ratio and state_size above apply too.
   int64_t head_dim = 0;               // key dimension per head; 0 = mixer default
@@ -56,6 +58,7 @@ struct TrainConfig {
   std::string optimizer = "adam";  // adam | adamw
   double lr = 1e-3;
   double weight_decay = 0.0;
+  double dynamics_lr = 0.0;  // lr of the dynamics parameters (mixers.md §5.6); 0 = lr
   double beta1 = 0.9;
   double beta2 = 0.999;
   double eps = 1e-8;

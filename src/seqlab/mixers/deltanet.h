@@ -60,6 +60,11 @@ class DeltaNetImpl : public Mixer {
   // A_t in closed form for the stability diagnostics (spec §4.2).
   core::Transition transitions(const torch::Tensor& x) override;
   Structure structure() const override { return Structure::kIdentityMinusRank1; }
+  // Gated DeltaNet: A_log and dt_bias (spec §5.6); plain DeltaNet has none.
+  std::vector<std::string> dynamics_parameters() const override {
+    if (!gated_) return {};
+    return {"A_log", "dt_bias"};
+  }
 
   bool gated() const { return gated_; }
   int64_t heads() const { return heads_; }

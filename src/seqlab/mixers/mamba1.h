@@ -70,6 +70,10 @@ class Mamba1Impl : public Mixer {
   // A_t in closed form for the stability diagnostics (spec §4.2).
   core::Transition transitions(const torch::Tensor& x) override;
   Structure structure() const override { return Structure::kDiagonal; }
+  // A_log, D and the Δ bias (spec §5.6; mamba `_no_weight_decay`, `_no_reinit`).
+  std::vector<std::string> dynamics_parameters() const override {
+    return {"A_log", "D", "dt_proj.bias"};
+  }
 
   int64_t d_inner() const { return d_inner_; }
   int64_t dt_rank() const { return dt_rank_; }

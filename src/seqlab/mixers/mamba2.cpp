@@ -79,6 +79,10 @@ class Mamba2 : public GatedMixer {
   int64_t state_heads() const override { return H_; }
   int64_t state_rows() const override { return N_; }
   int64_t state_cols() const override { return P_; }
+  // A_log, dt_bias and D (spec §5.6).
+  std::vector<std::string> dynamics_parameters() const override {
+    return {"A_log", "dt_bias", "D"};
+  }
   int64_t state_size(int64_t) const override {
     return H_ * N_ * P_ + std::max<int64_t>(K_ - 1, 0) * (di_ + 2 * N_);
   }

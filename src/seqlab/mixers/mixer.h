@@ -81,6 +81,13 @@ class Mixer : public torch::nn::Module {
     throw std::logic_error(name() + " has no step API");
   }
 
+  // Names (relative to this module, e.g. "A_log", "dt_proj.bias") of the parameters that set the
+  // dynamics: A_t's parametrization (A_log, Δ bias, Λ, ν, θ), LTI readouts W and the skip D (spec
+  // §5.6 "Parameter groups"). The trainer puts them in the no-weight-decay group with their own
+  // learning rate (train.dynamics_lr), and a global initializer (model.init) never overwrites
+  // them (spec §2.2.10 "no global initializer overwrites"; mamba's _no_reinit / _no_weight_decay).
+  virtual std::vector<std::string> dynamics_parameters() const { return {}; }
+
   // Floats carried per sequence at inference after `position` tokens.
   virtual int64_t state_size(int64_t position) const = 0;
   virtual Structure structure() const = 0;

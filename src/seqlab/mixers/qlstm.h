@@ -59,6 +59,11 @@ class QLSTMImpl : public Mixer {
   // A_t in closed form for the stability diagnostics (spec §4.2).
   core::Transition transitions(const torch::Tensor& x) override;
   Structure structure() const override { return Structure::kDiagonal; }
+  // The reversed gate's exponent α sets the decay (§2.2.15).
+  std::vector<std::string> dynamics_parameters() const override {
+    if (!alpha.defined()) return {};
+    return {"alpha"};
+  }
 
   int64_t hidden() const { return hidden_; }
   bool reversed() const { return reversed_; }

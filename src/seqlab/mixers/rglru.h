@@ -58,6 +58,7 @@ class RGLRUImpl : public Mixer {
   // A_t in closed form for the stability diagnostics (spec §4.2).
   core::Transition transitions(const torch::Tensor& x) override;
   Structure structure() const override { return Structure::kDiagonal; }
+  std::vector<std::string> dynamics_parameters() const override { return {"Lambda"}; }
 
   int64_t width() const { return width_; }
   static constexpr double kC = 8.0;  // c in a_t = σ(Λ)^{c r_t}

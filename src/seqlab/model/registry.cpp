@@ -4,6 +4,7 @@
 
 #include "seqlab/model/complex_diagonal_model.h"
 #include "seqlab/model/lstm_model.h"
+#include "seqlab/model/param_roles.h"
 #include "seqlab/model/sdssm_model.h"
 #include "seqlab/model/transformer_model.h"
 #include "seqlab/model/zoo_model.h"
@@ -33,8 +34,10 @@ const std::vector<ModelInfo>& model_infos() {
   return all;
 }
 
-std::shared_ptr<SequenceModel> make_model(const config::ModelConfig& cfg, int64_t vocab_size,
-                                          int64_t num_classes) {
+namespace {
+
+std::shared_ptr<SequenceModel> build_model(const config::ModelConfig& cfg, int64_t vocab_size,
+                                           int64_t num_classes) {
   if (cfg.name == "sdssm") return make_sdssm_model(cfg, vocab_size, num_classes);
   if (cfg.name == "complex_diagonal")
     return make_complex_diagonal_model(cfg, vocab_size, num_classes);
@@ -45,6 +48,15 @@ std::shared_ptr<SequenceModel> make_model(const config::ModelConfig& cfg, int64_
   std::vector<std::string> names;
   for (const auto& i : model_infos()) names.push_back(i.name);
   throw UserError("unknown model '" + cfg.name + "' (valid: " + join_names(names) + ")");
+}
+
+}  // namespace
+
+std::shared_ptr<SequenceModel> make_model(const config::ModelConfig& cfg, int64_t vocab_size,
+                                          int64_t num_classes) {
+  auto model = build_model(cfg, vocab_size, num_classes);
+  apply_global_init(*model, cfg.init, cfg.init_std);
+  return model;
 }
 
 int64_t count_parameters(const SequenceModel& model) {

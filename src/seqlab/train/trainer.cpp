@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "seqlab/model/param_roles.h"
 #include "seqlab/model/registry.h"
 #include "seqlab/train/checkpoint.h"
 #include "seqlab/train/loss.h"
@@ -28,23 +29,62 @@ constexpr uint64_t kDataStream = 0x5e91ab;
 
 }  // namespace
 
+namespace {
+
+template <typename Options>
+std::unique_ptr<Options> group_options(const config::TrainConfig& t, double lr, double wd) {
+  auto o = std::make_unique<Options>(lr);
+  o->betas({t.beta1, t.beta2}).eps(t.eps).weight_decay(wd);
+  return o;
+}
+
+}  // namespace
+
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::TrainConfig& t,
-                                                        const std::vector<torch::Tensor>& params) {
-  if (t.optimizer == "adamw")
-    return std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(t.lr)
-                                                             .betas({t.beta1, t.beta2})
-                                                             .eps(t.eps)
-                                                             .weight_decay(t.weight_decay));
-  return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(t.lr)
-                                                          .betas({t.beta1, t.beta2})
-                                                          .eps(t.eps)
-                                                          .weight_decay(t.weight_decay));
+                                                        torch::nn::Module& model) {
+  // Spec §5.6: ordinary weights get train.weight_decay; norm and dynamics parameters none, and
+  // dynamics parameters train at train.dynamics_lr (0 = train.lr). Empty groups are left out.
+  std::vector<torch::Tensor> weights, norms, dynamics;
+  for (const auto& p : model::parameter_roles(model)) {
+    if (p.role == model::ParamRole::kWeight) weights.push_back(p.tensor);
+    if (p.role == model::ParamRole::kNorm) norms.push_back(p.tensor);
+    if (p.role == model::ParamRole::kDynamics) dynamics.push_back(p.tensor);
+  }
+  const double dyn_lr = t.dynamics_lr > 0 ? t.dynamics_lr : t.lr;
+  const bool adamw = t.optimizer == "adamw";
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  auto add = [&](std::vector<torch::Tensor> params, double lr, double wd) {
+    if (params.empty()) return;
+    if (adamw)
+      groups.emplace_back(std::move(params), group_options<torch::optim::AdamWOptions>(t, lr, wd));
+    else
+      groups.emplace_back(std::move(params), group_options<torch::optim::AdamOptions>(t, lr, wd));
+  };
+  add(std::move(weights), t.lr, t.weight_decay);
+  add(std::move(norms), t.lr, 0.0);
+  add(std::move(dynamics), dyn_lr, 0.0);
+  if (adamw)
+    return std::make_unique<torch::optim::AdamW>(
+        groups, *group_options<torch::optim::AdamWOptions>(t, t.lr, t.weight_decay));
+  return std::make_unique<torch::optim::Adam>(
+      groups, *group_options<torch::optim::AdamOptions>(t, t.lr, t.weight_decay));
 }
 
 namespace {
 
-void set_lr(torch::optim::Optimizer& opt, double lr) {
-  for (auto& group : opt.param_groups()) group.options().set_lr(lr);
+// The schedule gives the learning rate of the ordinary weights; every group follows it in
+// proportion to its own base rate (base_lrs, in group order).
+void set_lr(torch::optim::Optimizer& opt, const std::vector<double>& base_lrs, double lr,
+            double peak_lr) {
+  auto& groups = opt.param_groups();
+  for (size_t g = 0; g < groups.size(); ++g)
+    groups[g].options().set_lr(peak_lr > 0 ? base_lrs[g] * lr / peak_lr : 0.0);
+}
+
+std::vector<double> base_learning_rates(torch::optim::Optimizer& opt) {
+  std::vector<double> lrs;
+  for (auto& group : opt.param_groups()) lrs.push_back(group.options().get_lr());
+  return lrs;
 }
 
 // Keeps only the log rows up to `step`, so a resumed run appends exactly where it left off.
@@ -112,7 +152,8 @@ TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
   torch::manual_seed(static_cast<uint64_t>(tc.seed));
   auto model = model::make_model(cfg.model, info.vocab_size, info.num_classes);
   model->train();
-  auto optimizer = make_optimizer(tc, model->parameters());
+  auto optimizer = make_optimizer(tc, *model);
+  const auto base_lrs = base_learning_rates(*optimizer);
   Rng data_rng(static_cast<uint64_t>(tc.seed) ^ kDataStream);
 
   TrainSummary summary;
@@ -187,7 +228,7 @@ TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
   while (step < last_step) {
     ++step;
     const double lr = learning_rate(tc, step);
-    set_lr(*optimizer, lr);
+    set_lr(*optimizer, base_lrs, lr, tc.lr);
     const int64_t length = data_rng.uniform_range(tc.min_length, tc.max_length);
     const auto batch = task->sample(data_rng, tc.batch_size, length);
     const auto scored = train_step(*model, *optimizer, batch, tc.grad_clip);

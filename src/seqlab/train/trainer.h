@@ -33,9 +33,11 @@ struct TrainSummary {
   int64_t parameters = 0;
 };
 
-// Adam or AdamW with the config's hyperparameters.
+// Adam or AdamW with the config's hyperparameters and the parameter groups of spec §5.6 (in this
+// order, empty ones left out): ordinary weights (lr, weight_decay); norm parameters (lr, no
+// decay); dynamics parameters (dynamics_lr or lr, no decay). See model/param_roles.h.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::TrainConfig& cfg,
-                                                        const std::vector<torch::Tensor>& params);
+                                                        torch::nn::Module& model);
 
 // One optimizer step on `batch`: forward, scored cross-entropy, backward, global-norm clipping
 // (grad_clip > 0), update. Returns the loss and accuracy of the batch. Used by train() and bench.
