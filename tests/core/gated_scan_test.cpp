@@ -145,6 +145,16 @@ TEST(GatedScan, AllPathsAgreeAcrossSizesFp64) {
         check_all_paths(9, n, dv, gate, Regime::kTypical, true, torch::kFloat64, {4});
 }
 
+// The fused kernel splits the dv columns into register blocks of 4 SIMD vectors, single vectors
+// and a scalar tail (4 lanes in fp64, 8 in fp32): widths 23 and 43 exercise all three in both.
+TEST(GatedScan, RegisterBlocksAndTailsAgree) {
+  for (Gate gate : {Gate::kNone, Gate::kDiagonal})
+    for (int64_t dv : {23, 43}) {
+      check_all_paths(9, 5, dv, gate, Regime::kTypical, true, torch::kFloat64, {4});
+      check_all_paths(9, 5, dv, gate, Regime::kTypical, true, torch::kFloat32, {4});
+    }
+}
+
 TEST(GatedScan, GatesNearOneNearZeroAndMixedFp64) {
   for (Gate gate : {Gate::kScalar, Gate::kDiagonal})
     for (Regime regime : {Regime::kNearOne, Regime::kNearZero, Regime::kMixed})

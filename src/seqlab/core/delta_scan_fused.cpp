@@ -54,19 +54,11 @@ struct DeltaScanGrads {
   scalar_t* ds0 = nullptr;           // (BH, n, dv)
 };
 
+using simd::hsum;
 using simd::kLanes;
 using simd::load;
 using simd::store;
 using simd::vec_t;
-
-// Sum of the lanes as a fixed tree: halves are added until one lane is left (depth log2(lanes)
-// instead of a chain of lanes − 1 adds), in registers.
-inline float hsum(const vec_t<float>& x) {
-  return ((x[0] + x[4]) + (x[2] + x[6])) + ((x[1] + x[5]) + (x[3] + x[7]));
-}
-inline double hsum(const vec_t<double>& x) {
-  return (x[0] + x[2]) + (x[1] + x[3]);
-}
 
 // Σ_j a[j] b[j] over j < len: vector lanes, their tree sum, then the scalar tail.
 template <typename scalar_t>

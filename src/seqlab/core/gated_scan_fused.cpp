@@ -23,6 +23,7 @@
 
 #include "seqlab/core/gated_scan.h"
 #include "seqlab/core/gated_scan_check.h"
+#include "seqlab/core/simd.h"
 
 namespace seqlab::core {
 
@@ -55,14 +56,115 @@ inline void load_decay(const GatedScanParams<scalar_t>& p, const scalar_t* g_sys
   }
 }
 
-// One forward step on the state S (n × dv): S ← Diag(a) S + k vᵀ. If q is given, y = Sᵀ q.
+using simd::hsum;
+using simd::kLanes;
+using simd::load;
+using simd::store;
+using simd::vec_t;
+
+// One row of the forward sweep of the backward, in one pass over the dv columns:
+// S_d ← a_d S_d + k_d v;  returns S_d · dy (vector lanes in a fixed tree, then the scalar tail).
 template <typename scalar_t>
-inline void step_state(int64_t n, int64_t dv, const scalar_t* a, const scalar_t* __restrict kt,
-                       const scalar_t* __restrict vt, scalar_t* __restrict S) {
+inline scalar_t update_row_dot(scalar_t* __restrict row, scalar_t ad, scalar_t kd,
+                               const scalar_t* __restrict vt, const scalar_t* __restrict dyt,
+                               int64_t dv) {
+  using V = vec_t<scalar_t>;
+  constexpr int64_t L = kLanes<scalar_t>;
+  V acc{};
+  int64_t e = 0;
+  for (; e + L <= dv; e += L) {
+    const V x = ad * load(row + e) + kd * load(vt + e);
+    store(row + e, x);
+    acc += x * load(dyt + e);
+  }
+  scalar_t sum = hsum(acc);
+  for (; e < dv; ++e) {
+    const scalar_t x = ad * row[e] + kd * vt[e];
+    row[e] = x;
+    sum += x * dyt[e];
+  }
+  return sum;
+}
+
+// One row of the adjoint sweep, in one pass over the dv columns:
+// G_d ← a'_d G_d + q_d dy (a' = a_{t+1}, the carry from step t + 1);  dv_t += k_d G_d (when dvt);
+// returns G_d · v_t.
+template <typename scalar_t>
+inline scalar_t adjoint_row(scalar_t* __restrict row, scalar_t a_next, scalar_t qd, scalar_t kd,
+                            const scalar_t* __restrict dyt, const scalar_t* __restrict vt,
+                            scalar_t* __restrict dvt, int64_t dv) {
+  using V = vec_t<scalar_t>;
+  constexpr int64_t L = kLanes<scalar_t>;
+  V acc{};
+  int64_t e = 0;
+  if (dvt) {
+    for (; e + L <= dv; e += L) {
+      const V x = a_next * load(row + e) + qd * load(dyt + e);
+      store(row + e, x);
+      acc += x * load(vt + e);
+      store(dvt + e, load(dvt + e) + kd * x);
+    }
+  } else {
+    for (; e + L <= dv; e += L) {
+      const V x = a_next * load(row + e) + qd * load(dyt + e);
+      store(row + e, x);
+      acc += x * load(vt + e);
+    }
+  }
+  scalar_t sum = hsum(acc);
+  for (; e < dv; ++e) {
+    const scalar_t x = a_next * row[e] + qd * dyt[e];
+    row[e] = x;
+    sum += x * vt[e];
+    if (dvt) dvt[e] += kd * x;
+  }
+  return sum;
+}
+
+// Columns [e0, e0 + W·L) of one forward step, with the W value and output vectors held in
+// registers across the n rows (register blocking: the state is read and written once, y once):
+//   S_d ← a_d S_d + k_d v;   y = Σ_d q_d S_d.
+template <int W, typename scalar_t>
+inline void forward_block(int64_t n, int64_t dv, int64_t e0, const scalar_t* __restrict a,
+                          const scalar_t* __restrict qt, const scalar_t* __restrict kt,
+                          const scalar_t* __restrict vt, scalar_t* __restrict S,
+                          scalar_t* __restrict yt) {
+  using V = vec_t<scalar_t>;
+  constexpr int64_t L = kLanes<scalar_t>;
+  V vv[W], yy[W];
+  for (int w = 0; w < W; ++w) {
+    vv[w] = load(vt + e0 + w * L);
+    yy[w] = V{};
+  }
   for (int64_t d = 0; d < n; ++d) {
-    scalar_t* __restrict row = S + d * dv;
-    const scalar_t ad = a[d], kd = kt[d];
-    for (int64_t e = 0; e < dv; ++e) row[e] = ad * row[e] + kd * vt[e];
+    scalar_t* row = S + d * dv + e0;
+    const scalar_t ad = a[d], kd = kt[d], qd = qt[d];
+    for (int w = 0; w < W; ++w) {
+      const V x = ad * load(row + w * L) + kd * vv[w];
+      store(row + w * L, x);
+      yy[w] += qd * x;
+    }
+  }
+  for (int w = 0; w < W; ++w) store(yt + e0 + w * L, yy[w]);
+}
+
+// One forward step over all dv columns: blocks of 4 vectors, then single vectors, then a scalar
+// tail. Each output element is the same ordered sum over d whichever block computes it.
+template <typename scalar_t>
+inline void forward_step(int64_t n, int64_t dv, const scalar_t* a, const scalar_t* qt,
+                         const scalar_t* kt, const scalar_t* vt, scalar_t* S, scalar_t* yt) {
+  constexpr int64_t L = kLanes<scalar_t>;
+  int64_t e = 0;
+  for (; e + 4 * L <= dv; e += 4 * L) forward_block<4>(n, dv, e, a, qt, kt, vt, S, yt);
+  for (; e + L <= dv; e += L) forward_block<1>(n, dv, e, a, qt, kt, vt, S, yt);
+  for (; e < dv; ++e) {
+    scalar_t y = 0;
+    for (int64_t d = 0; d < n; ++d) {
+      scalar_t& s = S[d * dv + e];
+      s = a[d] * s + kt[d] * vt[e];
+      y += qt[d] * s;
+    }
+    yt[e] = y;
   }
 }
 
@@ -87,17 +189,7 @@ void forward_kernel(const GatedScanParams<scalar_t>& p, scalar_t* y, scalar_t* s
         const scalar_t* qt = q + t * p.n;
         const scalar_t* kt = k + t * p.n;
         const scalar_t* vt = v + t * p.dv;
-        scalar_t* __restrict yt = ys + t * p.dv;
-        for (int64_t e = 0; e < p.dv; ++e) yt[e] = 0;
-        for (int64_t d = 0; d < p.n; ++d) {
-          scalar_t* __restrict row = S + d * p.dv;
-          const scalar_t ad = a[d], kd = kt[d], qd = qt[d];
-          for (int64_t e = 0; e < p.dv; ++e) {
-            const scalar_t x = ad * row[e] + kd * vt[e];
-            row[e] = x;
-            yt[e] += qd * x;
-          }
-        }
+        forward_step(p.n, p.dv, a.data(), qt, kt, vt, S, ys + t * p.dv);
       }
     }
   });
@@ -119,7 +211,7 @@ struct GatedScanGrads {
 template <typename scalar_t>
 void backward_kernel(const GatedScanParams<scalar_t>& p, const GatedScanGrads<scalar_t>& gr) {
   at::parallel_for(0, p.systems, 1, [&](int64_t begin, int64_t end) {
-    std::vector<scalar_t> a(p.n), S(p.n * p.dv), G(p.n * p.dv), acc(p.n);
+    std::vector<scalar_t> a(p.n), a_next(p.n), S(p.n * p.dv), G(p.n * p.dv), acc(p.n);
     for (int64_t s = begin; s < end; ++s) {
       const scalar_t* q = p.q + s * p.T * p.n;
       const scalar_t* k = p.k + s * p.T * p.n;
@@ -137,14 +229,10 @@ void backward_kernel(const GatedScanParams<scalar_t>& p, const GatedScanGrads<sc
       }
       for (int64_t t = 0; t < p.T; ++t) {
         load_decay(p, g, t, a.data());
-        step_state(p.n, p.dv, a.data(), k + t * p.n, v + t * p.dv, S.data());
-        const scalar_t* __restrict dyt = dy + t * p.dv;
-        for (int64_t d = 0; d < p.n; ++d) {
-          const scalar_t* __restrict row = S.data() + d * p.dv;
-          scalar_t sum = 0;
-          for (int64_t e = 0; e < p.dv; ++e) sum += row[e] * dyt[e];
-          dq[t * p.n + d] = sum;
-        }
+        const scalar_t* kt = k + t * p.n;
+        for (int64_t d = 0; d < p.n; ++d)
+          dq[t * p.n + d] =
+              update_row_dot(S.data() + d * p.dv, a[d], kt[d], v + t * p.dv, dy + t * p.dv, p.dv);
       }
 
       // 2. Reverse sweep of the adjoint; S now holds S_T.
@@ -163,27 +251,19 @@ void backward_kernel(const GatedScanParams<scalar_t>& p, const GatedScanGrads<sc
       }
       scalar_t* dgs = gr.dg ? gr.dg + s * p.T * p.gate_width : nullptr;
       scalar_t* dvs = gr.dv ? gr.dv + s * p.T * p.dv : nullptr;
+      // a_next holds a_{t+1} (ones at t = T − 1: nothing is carried past the end).
+      std::fill(a_next.begin(), a_next.end(), scalar_t(1));
       for (int64_t t = p.T - 1; t >= 0; --t) {
-        const scalar_t* __restrict qt = q + t * p.n;
-        const scalar_t* __restrict kt = k + t * p.n;
-        const scalar_t* __restrict vt = v + t * p.dv;
-        const scalar_t* __restrict dyt = dy + t * p.dv;
-        scalar_t* __restrict dvt = dvs ? dvs + t * p.dv : nullptr;
-        if (dvt)
-          for (int64_t e = 0; e < p.dv; ++e) dvt[e] = 0;
+        const scalar_t* qt = q + t * p.n;
+        const scalar_t* kt = k + t * p.n;
+        scalar_t* dvt = dvs ? dvs + t * p.dv : nullptr;
+        if (dvt) std::fill(dvt, dvt + p.dv, scalar_t(0));
         for (int64_t d = 0; d < p.n; ++d) {
-          scalar_t* __restrict row = G.data() + d * p.dv;
-          const scalar_t qd = qt[d], kd = kt[d];
-          scalar_t sum = 0;
-          for (int64_t e = 0; e < p.dv; ++e) {
-            const scalar_t x = row[e] + qd * dyt[e];  // G_t = q_t dy_tᵀ + Diag(a_{t+1}) G_{t+1}
-            row[e] = x;
-            sum += x * vt[e];
-          }
+          // G_t = q_t dy_tᵀ + Diag(a_{t+1}) G_{t+1};  dk_t = G_t v_t;  dv_t = G_tᵀ k_t.
+          const scalar_t sum = adjoint_row(G.data() + d * p.dv, a_next[d], qt[d], kt[d],
+                                           dy + t * p.dv, v + t * p.dv, dvt, p.dv);
           dk[t * p.n + d] = sum;
-          if (dvt)
-            for (int64_t e = 0; e < p.dv; ++e) dvt[e] += kd * row[e];
-          acc[d] += qd * dq[t * p.n + d] - kd * sum;
+          acc[d] += qt[d] * dq[t * p.n + d] - kt[d] * sum;
         }
         if (dgs) {
           if (p.gate_width == 1) {
@@ -194,13 +274,11 @@ void backward_kernel(const GatedScanParams<scalar_t>& p, const GatedScanGrads<sc
             for (int64_t d = 0; d < p.n; ++d) dgs[t * p.n + d] = acc[d];
           }
         }
-        load_decay(p, g, t, a.data());
-        for (int64_t d = 0; d < p.n; ++d) {
-          scalar_t* __restrict row = G.data() + d * p.dv;
-          const scalar_t ad = a[d];
-          for (int64_t e = 0; e < p.dv; ++e) row[e] *= ad;  // carry Diag(a_t) G_t to t − 1
-        }
+        load_decay(p, g, t, a_next.data());
       }
+      // ds0 = Diag(a_1) G_1.
+      for (int64_t d = 0; d < p.n; ++d)
+        for (int64_t e = 0; e < p.dv; ++e) G[d * p.dv + e] *= a_next[d];
       if (gr.ds0) std::copy(G.begin(), G.end(), gr.ds0 + s * p.n * p.dv);
     }
   });

@@ -35,4 +35,13 @@ inline void store(scalar_t* p, const vec_t<scalar_t>& v) {
   std::memcpy(p, &v, sizeof(v));
 }
 
+// Sum of the lanes as a fixed tree: halves are added until one lane is left (depth log2(lanes)
+// instead of a chain of lanes − 1 adds), in registers. Fixed order: same bits everywhere.
+inline float hsum(const vec_t<float>& x) {
+  return ((x[0] + x[4]) + (x[2] + x[6])) + ((x[1] + x[5]) + (x[3] + x[7]));
+}
+inline double hsum(const vec_t<double>& x) {
+  return (x[0] + x[2]) + (x[1] + x[3]);
+}
+
 }  // namespace seqlab::core::simd
