@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,10 @@ struct KernelCase {
   bool shared;
   KernelToReal mode;
 };
+
+std::ostream& operator<<(std::ostream& os, const KernelCase& c) {
+  return os << (c.shared ? "shared_" : "per_channel_") << kernel_to_real_name(c.mode);
+}
 
 class LtiKernel : public ::testing::TestWithParam<KernelCase> {};
 
@@ -197,6 +202,10 @@ struct ConvCase {
   int64_t T, Lk;
   bool bidirectional;
 };
+
+std::ostream& operator<<(std::ostream& os, const ConvCase& c) {
+  return os << "T" << c.T << "_Lk" << c.Lk << (c.bidirectional ? "_bidirectional" : "_causal");
+}
 
 class LtiConv : public ::testing::TestWithParam<ConvCase> {};
 
