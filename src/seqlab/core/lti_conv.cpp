@@ -2,9 +2,11 @@
 // bidirectional layout): the FFT path as an autograd Function with the cross-correlation
 // backward, and the plain references (direct sum over lags, recurrent scan, explicit Toeplitz
 // coefficients). See lti.h.
+#include <ATen/Parallel.h>
 #include <torch/fft.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "seqlab/core/lti.h"
@@ -49,6 +51,24 @@ torch::Tensor add_skip(const torch::Tensor& y, const torch::Tensor& u, const tor
   return y + D.unsqueeze(0).unsqueeze(-1) * u.unsqueeze(1);
 }
 
+// Channels per work item of the FFT convolution. Items are blocks of this many channels h with
+// every batch element and output channel inside, so each FFT call sees the same rows whatever
+// the thread count (pocketfft runs a call on one thread; LibTorch does not split it), and the
+// reductions over the batch (dk, dD) run inside one item in a fixed order: bit-identical results
+// at any thread count.
+constexpr int64_t kChannelBlock = 8;
+
+template <typename F>
+void for_channel_blocks(int64_t H, const F& body) {
+  const int64_t blocks = (H + kChannelBlock - 1) / kChannelBlock;
+  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t h0 = i * kChannelBlock;
+      body(h0, std::min(kChannelBlock, H - h0));
+    }
+  });
+}
+
 // Optional tensors are c10::optional so that Function::apply skips them when absent (LibTorch
 // 1.13 cannot record an undefined tensor input); backward returns undefined gradients there.
 class LTIConvFunction : public torch::autograd::Function<LTIConvFunction> {
@@ -59,20 +79,30 @@ class LTIConvFunction : public torch::autograd::Function<LTIConvFunction> {
     const auto k_bwd = k_bwd_in.value_or(torch::Tensor());
     const auto D = D_in.value_or(torch::Tensor());
     check_conv_inputs("lti_conv", u, k, k_bwd, D);
-    const int64_t C = k.size(0), H = u.size(1), T = u.size(2), Lk = k.size(2);
-    const int64_t n = lti_fft_size(T, Lk, k_bwd.defined());
-    // Filter f = [k, 0…0, flip(k_bwd)] of length n: lags 0..Lk−1 and −Lk..−1 (§2.2.8 step 4).
-    auto f = torch::zeros({C, H, n}, k.options());
-    f.narrow(2, 0, Lk).copy_(k);
-    if (k_bwd.defined()) f.narrow(2, n - Lk, Lk).copy_(k_bwd.flip(-1));
-    auto Ff = torch::fft::rfft(f, n, -1);  // (C, H, n/2 + 1)
-    auto Uf = torch::fft::rfft(u, n, -1);  // (B, H, n/2 + 1)
-    auto y = torch::fft::irfft(Uf.unsqueeze(1) * Ff.unsqueeze(0), n, -1).narrow(-1, 0, T);
+    const int64_t B = u.size(0), C = k.size(0), H = u.size(1), T = u.size(2), Lk = k.size(2);
+    const int64_t n = lti_fft_size(T, Lk, k_bwd.defined()), nf = n / 2 + 1;
+    const auto copt = u.options().dtype(c10::toComplexType(u.scalar_type()));
+    auto Uf = torch::empty({B, H, nf}, copt);
+    auto Ff = torch::empty({C, H, nf}, copt);
+    auto y = torch::empty({B, C, H, T}, u.options());
+    for_channel_blocks(H, [&](int64_t h0, int64_t hb) {
+      // Filter f = [k, 0…0, flip(k_bwd)] of length n: lags 0..Lk−1 and −Lk..−1 (§2.2.8 step 4).
+      auto f = torch::zeros({C, hb, n}, k.options());
+      f.narrow(2, 0, Lk).copy_(k.narrow(1, h0, hb));
+      if (k_bwd.defined()) f.narrow(2, n - Lk, Lk).copy_(k_bwd.narrow(1, h0, hb).flip(-1));
+      auto ub = u.narrow(1, h0, hb);
+      auto Fb = torch::fft::rfft(f, n, -1);   // (C, hb, nf)
+      auto Ub = torch::fft::rfft(ub, n, -1);  // (B, hb, nf)
+      auto yb = torch::fft::irfft(Ub.unsqueeze(1) * Fb.unsqueeze(0), n, -1).narrow(-1, 0, T);
+      y.narrow(2, h0, hb).copy_(add_skip(yb, ub, D.defined() ? D.narrow(1, h0, hb) : D));
+      Uf.narrow(1, h0, hb).copy_(Ub);
+      Ff.narrow(1, h0, hb).copy_(Fb);
+    });
     ctx->save_for_backward({u, Uf, Ff, D});
     ctx->saved_data["n"] = n;
     ctx->saved_data["Lk"] = Lk;
     ctx->saved_data["has_bwd"] = k_bwd.defined();
-    return add_skip(y, u, D).contiguous();
+    return y;
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -81,19 +111,30 @@ class LTIConvFunction : public torch::autograd::Function<LTIConvFunction> {
     const auto &u = saved[0], &Uf = saved[1], &Ff = saved[2], &D = saved[3];
     const int64_t n = ctx->saved_data["n"].toInt(), Lk = ctx->saved_data["Lk"].toInt();
     const bool has_bwd = ctx->saved_data["has_bwd"].toBool();
-    const int64_t T = u.size(2);
+    const int64_t H = u.size(1), T = u.size(2), C = Ff.size(0);
     const auto& g = grad_outputs[0];  // (B, C, H, T)
-    auto Gf = torch::fft::rfft(g, n, -1);
-    // du_t = Σ_c Σ_p f_p g_{t+p}: the cross-correlation irfft(Σ_c conj(F_c)·G_c) (§3.3.5).
-    auto du = torch::fft::irfft((Gf * torch::conj(Ff).unsqueeze(0)).sum(1), n, -1).narrow(-1, 0, T);
-    if (D.defined()) du = du + (g * D.unsqueeze(0).unsqueeze(-1)).sum(1);
-    // dk_p = Σ_b Σ_t g_t u_{t−p}: irfft(Σ_b conj(U_b)·G_b), lags p = 0..Lk−1 at the front and
-    // p = −1..−Lk at the back (§3.3.5).
-    auto full = torch::fft::irfft((Gf * torch::conj(Uf).unsqueeze(1)).sum(0), n, -1);  // (C, H, n)
-    auto dk = full.narrow(-1, 0, Lk).contiguous();
-    torch::Tensor dk_bwd, dD;
-    if (has_bwd) dk_bwd = full.narrow(-1, n - Lk, Lk).flip(-1).contiguous();
-    if (D.defined()) dD = (g * u.unsqueeze(1)).sum(at::IntArrayRef{0, 3});
+    auto du = torch::empty_like(u);
+    auto dk = torch::empty({C, H, Lk}, u.options());
+    auto dk_bwd = has_bwd ? torch::empty({C, H, Lk}, u.options()) : torch::Tensor();
+    auto dD = D.defined() ? torch::empty_like(D) : torch::Tensor();
+    for_channel_blocks(H, [&](int64_t h0, int64_t hb) {
+      auto gb = g.narrow(2, h0, hb);
+      auto Gb = torch::fft::rfft(gb, n, -1);  // (B, C, hb, nf)
+      auto Fb = Ff.narrow(1, h0, hb), Ub = Uf.narrow(1, h0, hb);
+      // du_t = Σ_c Σ_p f_p g_{t+p}: the cross-correlation irfft(Σ_c conj(F_c)·G_c) (§3.3.5).
+      auto dub =
+          torch::fft::irfft((Gb * torch::conj(Fb).unsqueeze(0)).sum(1), n, -1).narrow(-1, 0, T);
+      if (D.defined()) dub = dub + (gb * D.narrow(1, h0, hb).unsqueeze(0).unsqueeze(-1)).sum(1);
+      du.narrow(1, h0, hb).copy_(dub);
+      // dk_p = Σ_b Σ_t g_t u_{t−p}: irfft(Σ_b conj(U_b)·G_b), lags p = 0..Lk−1 at the front and
+      // p = −1..−Lk at the back (§3.3.5).
+      auto full = torch::fft::irfft((Gb * torch::conj(Ub).unsqueeze(1)).sum(0), n, -1);
+      dk.narrow(1, h0, hb).copy_(full.narrow(-1, 0, Lk));
+      if (has_bwd) dk_bwd.narrow(1, h0, hb).copy_(full.narrow(-1, n - Lk, Lk).flip(-1));
+      if (D.defined())
+        dD.narrow(1, h0, hb).copy_(
+            (gb * u.narrow(1, h0, hb).unsqueeze(1)).sum(at::IntArrayRef{0, 3}));
+    });
     return {du, dk, dk_bwd, dD};
   }
 };
