@@ -11,12 +11,14 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "../common/testing.h"
+#include "seqlab/util/error.h"
 
 namespace seqlab::core {
 namespace {
@@ -43,7 +45,8 @@ torch::Tensor randn(std::vector<int64_t> shape, uint64_t seed) {
 }
 
 const std::vector<KernelToReal> kModes = {KernelToReal::kReal, KernelToReal::kImag,
-                                          KernelToReal::kSum, KernelToReal::kProd};
+                                          KernelToReal::kSum, KernelToReal::kProd,
+                                          KernelToReal::kRealProd};
 
 struct KernelCase {
   bool shared;
@@ -109,8 +112,9 @@ INSTANTIATE_TEST_SUITE_P(SharedAndPerChannel, LtiKernel, ::testing::ValuesIn([] 
                            return cases;
                          }()),
                          [](const ::testing::TestParamInfo<KernelCase>& info) {
-                           return std::string(info.param.shared ? "shared_" : "per_channel_") +
-                                  kernel_to_real_name(info.param.mode);
+                           std::string name = kernel_to_real_name(info.param.mode);
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return (info.param.shared ? "shared_" : "per_channel_") + name;
                          });
 
 // DLR (§2.2.8): Re Λ = −p²; the gradient reaches p and b (§3.3.5 dp = −2p Σ G l Re(W λ^l)).
@@ -329,7 +333,8 @@ TEST(LtiConv, BadShapesAreRejected) {
   EXPECT_THROW(lti_conv(u, torch::randn({1, 3, 5})), c10::Error);  // H mismatch
   EXPECT_THROW(vandermonde_kernel(torch::randn({3, 2}), torch::randn({1, 2, 4, 2}), 5),
                c10::Error);  // M mismatch
-  EXPECT_THROW(kernel_to_real_from_name("real-prod-x"), std::exception);
+  EXPECT_THROW(kernel_to_real_from_name("real-prod-x"), UserError);
+  EXPECT_EQ(kernel_to_real_from_name("real-prod"), KernelToReal::kRealProd);
 }
 
 }  // namespace

@@ -54,8 +54,10 @@ std::vector<Variant> variants() {
     v.push_back({std::move(name), std::move(make), step});
   };
   for (auto mode : {core::KernelToReal::kReal, core::KernelToReal::kImag, core::KernelToReal::kSum,
-                    core::KernelToReal::kProd})
-    add(std::string("dlr_") + core::kernel_to_real_name(mode),
+                    core::KernelToReal::kProd, core::KernelToReal::kRealProd})
+    add(mode == core::KernelToReal::kRealProd
+            ? std::string("dlr_real_prod")
+            : std::string("dlr_") + core::kernel_to_real_name(mode),
         [mode] { return std::make_shared<DLRImpl>(dlr("", mode)); });
   for (std::string version : {"Lambda_imag", "Lambda_imag_W_real", "Lambda_real_W_real"})
     add("dlr_" + version, [version] { return std::make_shared<DLRImpl>(dlr(version)); });

@@ -12,7 +12,8 @@
 // 1. Kernel (§3.2.7 step 1), l = 0..L−1:
 //
 //        K_c[c, h, l] = Σ_m W[c, h, m] exp(l s[h, m])                  (complex)
-//        K[c, h, l]   = to_real(K_c)   with to_real ∈ {Re, Im, Re + Im, Re·Im}   (§2.2.8)
+//        K[c, h, l]   = to_real(K_c)   with to_real ∈ {Re, Im, Re + Im, Re·Im} or real-prod
+//                       (Re on the first ⌊H/2⌋ channels h, Re·Im on the rest)   (§2.2.8)
 //
 //    The fused kernel never forms exp(l s) for all (m, l): it works on tiles of 128 lags and
 //    writes λ^l = λ^{l0}·λ^{16q}·λ^r (l = l0 + 16q + r), each factor evaluated directly as
@@ -62,9 +63,11 @@
 namespace seqlab::core {
 
 // How the complex kernel becomes real (DLR `kernel_to_real`, spec §2.2.8).
-enum class KernelToReal { kReal, kImag, kSum, kProd };
+// kRealProd: Re on the first ⌊H/2⌋ channels h, Re·Im on the others.
+enum class KernelToReal { kReal, kImag, kSum, kProd, kRealProd };
 const char* kernel_to_real_name(KernelToReal k);
-// "real" | "imag" | "sum" | "prod"; throws seqlab::UserError naming the valid choices.
+// "real" | "imag" | "sum" | "prod" | "real-prod"; throws seqlab::UserError naming the valid
+// choices.
 KernelToReal kernel_to_real_from_name(const std::string& name);
 std::vector<std::string> kernel_to_real_names();
 

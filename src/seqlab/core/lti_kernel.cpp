@@ -24,16 +24,19 @@ const char* kernel_to_real_name(KernelToReal k) {
       return "sum";
     case KernelToReal::kProd:
       return "prod";
+    case KernelToReal::kRealProd:
+      return "real-prod";
   }
   return "?";
 }
 
 std::vector<std::string> kernel_to_real_names() {
-  return {"real", "imag", "sum", "prod"};
+  return {"real", "imag", "sum", "prod", "real-prod"};
 }
 
 KernelToReal kernel_to_real_from_name(const std::string& name) {
-  for (auto k : {KernelToReal::kReal, KernelToReal::kImag, KernelToReal::kSum, KernelToReal::kProd})
+  for (auto k : {KernelToReal::kReal, KernelToReal::kImag, KernelToReal::kSum, KernelToReal::kProd,
+                 KernelToReal::kRealProd})
     if (name == kernel_to_real_name(k)) return k;
   throw UserError("unknown kernel_to_real '" + name +
                   "' (valid: " + join_names(kernel_to_real_names()) + ")");
@@ -303,6 +306,11 @@ VandermondeParams<scalar_t> make_params(const torch::Tensor& s, const torch::Ten
   return p;
 }
 
+// (1, H, 1): true for the channels h ≥ ⌊H/2⌋, which real-prod casts with Re·Im (§2.2.8).
+torch::Tensor prod_half(int64_t H) {
+  return (torch::arange(H, torch::kInt64) >= H / 2).view({1, H, 1});
+}
+
 class VandermondeFunction : public torch::autograd::Function<VandermondeFunction> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& s_in,
@@ -327,7 +335,7 @@ class VandermondeFunction : public torch::autograd::Function<VandermondeFunction
         vandermonde_forward<scalar_t, false, true>(p, re, im);
       }
     });
-    const bool prod = mode == KernelToReal::kProd;
+    const bool prod = mode == KernelToReal::kProd || mode == KernelToReal::kRealProd;
     ctx->save_for_backward({s, W, prod ? kre : torch::Tensor(), prod ? kim : torch::Tensor()});
     ctx->saved_data["mode"] = mode_int;
     ctx->saved_data["length"] = length;
@@ -340,6 +348,8 @@ class VandermondeFunction : public torch::autograd::Function<VandermondeFunction
         return kre + kim;
       case KernelToReal::kProd:
         return kre * kim;
+      case KernelToReal::kRealProd:
+        return torch::where(prod_half(W.size(1)), kre * kim, kre);
     }
     return kre;
   }
@@ -368,6 +378,12 @@ class VandermondeFunction : public torch::autograd::Function<VandermondeFunction
         gre = (G * kim).contiguous();
         gim = (G * kre).contiguous();
         break;
+      case KernelToReal::kRealProd: {
+        const auto half = prod_half(W.size(1));
+        gre = torch::where(half, G * kim, G).contiguous();
+        gim = torch::where(half, G * kre, torch::zeros_like(G)).contiguous();
+        break;
+      }
     }
     auto ds = torch::zeros_like(s);
     auto dW = torch::zeros_like(W);
@@ -399,6 +415,9 @@ torch::Tensor to_real(const torch::Tensor& kc, KernelToReal mode) {
       return torch::real(kc) + torch::imag(kc);
     case KernelToReal::kProd:
       return torch::real(kc) * torch::imag(kc);
+    case KernelToReal::kRealProd:
+      return torch::where(prod_half(kc.size(1)), torch::real(kc) * torch::imag(kc),
+                          torch::real(kc));
   }
   return torch::real(kc);
 }

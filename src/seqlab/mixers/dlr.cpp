@@ -81,13 +81,28 @@ torch::Tensor DLRImpl::kernel(int64_t length) {
 
 int64_t DLRImpl::mode_count() const {
   const int64_t N = options_.state_size;
-  return options_.kernel_to_real == core::KernelToReal::kProd ? N * N : N;
+  switch (options_.kernel_to_real) {
+    case core::KernelToReal::kProd:
+      return N * N;
+    case core::KernelToReal::kRealProd:
+      return N + N * N;
+    default:
+      return N;
+  }
 }
 
 LTILayer::Modes DLRImpl::modes() {
   auto s = Lambda();
   auto w = W_pairs();
   auto wr = w.select(-1, 0), wi = w.select(-1, 1);
+  // Re k · Im k = Im(k²)/2 = Re(−i k²/2), k² = Σ_{m,m'} W_m W_m' (λ_m λ_m')^l: N² modes.
+  auto prod_modes = [&] {
+    const int64_t N = options_.state_size;
+    auto s2 = (s.unsqueeze(1) + s.unsqueeze(0)).reshape({N * N, 2});
+    auto ww = detail::pair_mul(w.unsqueeze(-2), w.unsqueeze(-3));  // (C', H, N, N, 2)
+    ww = ww.reshape({w.size(0), w.size(1), N * N, 2});
+    return Modes{s2, 0.5 * torch::stack({ww.select(-1, 1), -ww.select(-1, 0)}, -1)};
+  };
   switch (options_.kernel_to_real) {
     case core::KernelToReal::kReal:
       return {s, w};
@@ -95,13 +110,15 @@ LTILayer::Modes DLRImpl::modes() {
       return {s, torch::stack({wi, -wr}, -1)};
     case core::KernelToReal::kSum:  // Re z + Im z = Re((1 − i) z)
       return {s, torch::stack({wr + wi, wi - wr}, -1)};
-    case core::KernelToReal::kProd: {
-      // Re k · Im k = Im(k²)/2 = Re(−i k²/2), k² = Σ_{m,m'} W_m W_m' (λ_m λ_m')^l.
-      const int64_t N = options_.state_size;
-      auto s2 = (s.unsqueeze(1) + s.unsqueeze(0)).reshape({N * N, 2});
-      auto ww = detail::pair_mul(w.unsqueeze(-2), w.unsqueeze(-3));  // (C', H, N, N, 2)
-      ww = ww.reshape({w.size(0), w.size(1), N * N, 2});
-      return {s2, 0.5 * torch::stack({ww.select(-1, 1), -ww.select(-1, 0)}, -1)};
+    case core::KernelToReal::kProd:
+      return prod_modes();
+    case core::KernelToReal::kRealProd: {
+      // Channels h < ⌊H/2⌋ read the N plain modes, the others the N² product modes.
+      auto p = prod_modes();
+      const int64_t H = w.size(1);
+      auto second =
+          (torch::arange(H, torch::kInt64) >= H / 2).to(w.scalar_type()).view({1, H, 1, 1});
+      return {torch::cat({s, p.s}, 0), torch::cat({w * (1 - second), p.q * second}, 2)};
     }
   }
   return {s, w};

@@ -20,10 +20,12 @@
 // output_linear PyTorch default. Defaults dt_min = 1e-4, dt_max = 1e-1 (DLRKernel's).
 //
 // Versions: '' (default), 'Lambda_imag' (Λ = i b, |λ| = 1), 'Lambda_imag_W_real' (K = Σ W cos(b
-// l)), 'Lambda_real_W_real' (real Λ and W). kernel_to_real: real (default), imag, sum, prod. For
-// the recurrent path the readout folds to_real into q: imag q = −iW, sum q = (1 − i)W, and prod (K
-// = Re k · Im k = Im(k²)/2) is the N²-mode system λ_m λ_m' with q = −i W_m W_m'/2 (so its step
-// state has N² modes).
+// l)), 'Lambda_real_W_real' (real Λ and W). kernel_to_real: real (default), imag, sum, prod,
+// real-prod (Re on the first ⌊H/2⌋ channels h, prod on the rest: "channels" read as the H model
+// channels, since C = 1 in every published run). For the recurrent path the readout folds
+// to_real into q: imag q = −iW, sum q = (1 − i)W, and prod (K = Re k · Im k = Im(k²)/2) is the
+// N²-mode system λ_m λ_m' with q = −i W_m W_m'/2 (so its step state has N² modes; real-prod
+// N + N², each channel reading its own part).
 //
 // Bidirectional (§2.2.8 step 4): W rows [0, C) are the forward kernel, rows [C, 2C) the backward
 // one, y_t += Σ_{j≥1} k_bwd[j−1] u_{t+j}. (The reference code's later revision orders the halves
