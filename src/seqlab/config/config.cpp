@@ -156,9 +156,12 @@ Field string_field(std::string section, std::string key, Get get, CGet cget,
 constexpr double kInf = std::numeric_limits<double>::infinity();
 // The zoo mixers of src/seqlab/mixers/zoo.cpp, each a model of the same name (a backbone of
 // pre-norm residual blocks); tests/model/zoo_model_test.cpp checks the two lists agree.
+// clang-format off
 const std::vector<std::string> kZoo = {
     "softmax_attention", "linear_attention", "retnet", "mamba2", "gla",  "hgrn2", "mlstm",
-    "deltanet",          "gated_deltanet",   "mamba1", "rglru",  "qlstm"};
+    "deltanet",          "gated_deltanet",   "mamba1", "rglru",  "qlstm",
+    "dlr",               "s4d",              "dss",    "lru"};
+// clang-format on
 std::vector<std::string> with_zoo(std::vector<std::string> names) {
   names.insert(names.end(), kZoo.begin(), kZoo.end());
   return names;

@@ -4,10 +4,13 @@
 #include "seqlab/mixers/zoo.h"
 
 #include "seqlab/mixers/deltanet.h"
+#include "seqlab/mixers/dlr.h"
 #include "seqlab/mixers/gated_mixers.h"
+#include "seqlab/mixers/lru.h"
 #include "seqlab/mixers/mamba1.h"
 #include "seqlab/mixers/qlstm.h"
 #include "seqlab/mixers/rglru.h"
+#include "seqlab/mixers/s4d.h"
 #include "seqlab/mixers/softmax_attention.h"
 #include "seqlab/util/error.h"
 
@@ -24,6 +27,9 @@ std::shared_ptr<Mixer> make_softmax(const ZooOptions& o) {
 // unit's static initialization (benchmark registration), before such a vector is constructed.
 std::vector<std::string> gated_paths() {
   return {"recurrent", "chunked", "fused CPU", "explicit"};
+}
+std::vector<std::string> lti_paths() {
+  return {"recurrent", "FFT", "explicit"};
 }
 
 }  // namespace
@@ -73,6 +79,18 @@ const std::vector<MixerInfo>& mixer_infos() {
        "expand·d_model + (conv_size−1)·expand·d_model",
        {"recurrent", "fused CPU", "explicit"},
        make_qlstm},
+      {"dlr", "DLR, diagonal linear RNN: Vandermonde kernel + FFT conv, GELU, Linear (§2.2.8)",
+       Structure::kLTIDiagonal, "2·d_model·state_size", lti_paths(), make_dlr},
+      {"s4d", "S4D-Lin, ZOH, per-channel Δ: kernel + FFT conv, GELU, GLU (§2.2.7)",
+       Structure::kLTIDiagonal, "d_model·state_size", lti_paths(), make_s4d},
+      {"dss", "DSS-EXP, Λ shared, per-channel Δ: kernel + FFT conv, GELU, Linear (§2.2.7)",
+       Structure::kLTIDiagonal, "2·d_model·state_size", lti_paths(), make_dss},
+      {"lru",
+       "LRU, exp-parametrized complex diagonal modes, GELU, GLU (§2.2.9)",
+       Structure::kLTIDiagonal,
+       "2·state_size",
+       {"recurrent", "fused CPU (complex diagonal scan)", "explicit"},
+       make_lru},
   };
   return infos;
 }
