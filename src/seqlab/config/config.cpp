@@ -156,9 +156,21 @@ Field string_field(std::string section, std::string key, Get get, CGet cget,
 constexpr double kInf = std::numeric_limits<double>::infinity();
 // The zoo mixers of src/seqlab/mixers/zoo.cpp, each a model of the same name (a backbone of
 // pre-norm residual blocks); tests/model/zoo_model_test.cpp checks the two lists agree.
-const std::vector<std::string> kZoo = {
-    "softmax_attention", "linear_attention", "retnet", "mamba2", "gla",  "hgrn2", "mlstm",
-    "deltanet",          "gated_deltanet",   "mamba1", "rglru",  "qlstm"};
+const std::vector<std::string> kZoo = {"softmax_attention",
+                                       "linear_attention",
+                                       "retnet",
+                                       "mamba2",
+                                       "gla",
+                                       "hgrn2",
+                                       "mlstm",
+                                       "deltanet",
+                                       "gated_deltanet",
+                                       "mamba1",
+                                       "rglru",
+                                       "qlstm",
+                                       "softmax_nope",
+                                       "softmax_alibi",
+                                       "normalized_attention"};
 std::vector<std::string> with_zoo(std::vector<std::string> names) {
   names.insert(names.end(), kZoo.begin(), kZoo.end());
   return names;
@@ -236,7 +248,15 @@ const std::vector<Field>& schema() {
                            "DeltaNet family: beta in (0, 2), eigenvalues down to -1 (§2.2.17)",
                            {"deltanet", "gated_deltanet"}));
     v.push_back(int_field("model", "max_len", SEQLAB_FIELD_ACCESS(model.max_len), 1, 1 << 24,
-                          "learned position table size", {"transformer"}));
+                          "learned position table size (longest sequence with learned positions)",
+                          with_zoo({"transformer"})));
+    v.push_back(string_field("model", "pos_encoding", SEQLAB_FIELD_ACCESS(model.pos_encoding),
+                             {"none", "learned", "sinusoidal"},
+                             "absolute position encoding added to the token embedding (§2.2.1)",
+                             kZoo));
+    v.push_back(
+        string_field("model", "variant", SEQLAB_FIELD_ACCESS(model.variant), {"dsf", "companion"},
+                     "normalized attention variant (mixers.md §2.2.5)", {"normalized_attention"}));
     // train (protocols.md §2.2)
     v.push_back(
         int_field("train", "steps", SEQLAB_FIELD_ACCESS(train.steps), 1, kInf, "optimizer steps"));

@@ -35,7 +35,7 @@ struct ModelConfig {
   int64_t layers = 2;
   std::string positions = "rope";  // nope | learned | rope
   int64_t mlp_ratio = 4;
-  int64_t max_len = 1024;  // learned position table size
+  int64_t max_len = 1024;  // learned position table size (transformer; zoo pos_encoding learned)
   // zoo mixers (spec/mixers.md §2.2, §5): model.name is the mixer; d_model, heads, layers,
   // mlp_ratio and state_size above apply too.
   int64_t head_dim = 0;               // key dimension per head; 0 = mixer default
@@ -46,6 +46,8 @@ struct ModelConfig {
   std::string channel_mixer = "mlp";  // mlp | glu | none
   std::string norm = "rmsnorm";       // rmsnorm | layernorm
   bool allow_neg_eigval = false;      // DeltaNet family: beta in (0, 2)
+  std::string pos_encoding = "none";  // none | learned | sinusoidal, added to the embedding
+  std::string variant = "dsf";        // normalized_attention: dsf | companion
 };
 
 struct TrainConfig {
