@@ -169,6 +169,24 @@ eval: {max_length: 20, length_stride: 10, samples_per_length: 8, id_max_length: 
   EXPECT_TRUE(fs::exists(dir_ / "fresh" / "maps" / "layer0_system0.svg"));
   expect_clean_error("inspect " + out + " --input \"0 7\"", "not a token id in [0, 3)");
   expect_clean_error("inspect regular/parity_check_sdssm --length 4", "not a zoo model");
+  // GLA has no normalizer (η ≡ 1); normalized attention reports η and its DSF eigenvalue (§4.2).
+  EXPECT_FALSE(doc["layers"][0].contains("normalizer"));
+  const auto na = write("na.yaml", R"(task: {name: parity_check, query_token: true}
+model: {name: normalized_attention, d_model: 8, heads: 2, layers: 1, pos_encoding: sinusoidal}
+)");
+  r = run("inspect " + na + " --length 7 --max-maps 0 --threads 1 --out " + (dir_ / "na").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("min eta"), std::string::npos) << r.out;
+  const auto nd = nlohmann::json::parse(std::ifstream(dir_ / "na" / "inspect.json"));
+  const auto& norm = nd["layers"][0]["normalizer"];
+  EXPECT_EQ(norm["rows"].get<int64_t>(), 2 * 8);  // heads × (7 tokens + query)
+  int64_t binned = 0;
+  ASSERT_EQ(norm["dsf_eigenvalue_bins"].size(), 6u);
+  EXPECT_EQ(norm["dsf_eigenvalue_bins"][4]["range"], "(1.0, 1.01]");
+  for (const auto& b : norm["dsf_eigenvalue_bins"]) binned += b["count"].get<int64_t>();
+  EXPECT_EQ(binned, norm["dsf_eigenvalue_steps"].get<int64_t>());
+  EXPECT_EQ(binned, 2 * 7);
+  EXPECT_GT(norm["eta"]["min"].get<double>(), 0.0);
 }
 
 TEST_F(Cli, ListMixersShowsStructureStateAndPaths) {

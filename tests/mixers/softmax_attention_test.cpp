@@ -1,6 +1,9 @@
-// Equivalence contract for causal softmax attention, NoPE and RoPE (spec/mixers.md §2.2.1,
-// §2.2.2, §6.2-§6.5): forward (F) vs reference (R) vs coefficients (E) applied to V, forward and
-// backward, fp32 and fp64; softmax rows; exact causality; the RoPE A-power form; gradcheck.
+// Equivalence contract for causal softmax attention, NoPE, RoPE and ALiBi (spec/mixers.md
+// §2.2.1-§2.2.3, §6.2-§6.5): forward (F) vs reference (R) vs coefficients (E) applied to V,
+// forward and backward, fp32 and fp64, with and without the learnable temperature; softmax rows;
+// exact causality; the RoPE A-power form and the ALiBi Jordan-augmented system (§6.5 items 3, 4),
+// both written here and through coefficients_from_transition; ALiBi slopes; the KV-cache step;
+// the normalizer η_i = Σ_l exp(α̃_il) in closed form; gradcheck.
 #include "seqlab/mixers/softmax_attention.h"
 
 #include <gtest/gtest.h>
@@ -12,6 +15,7 @@
 #include <vector>
 
 #include "../common/testing.h"
+#include "seqlab/core/diagnostics.h"
 #include "seqlab/util/error.h"
 
 namespace seqlab::mixers {
@@ -34,11 +38,15 @@ Tol bwd(torch::Dtype dt) {
   return dt == torch::kFloat64 ? Tol{1e-10, 1e-11} : Tol{1e-3, 1e-5};
 }
 
+// `rope` is the position: none | half | interleaved (RoPE with that layout) | alibi.
 SoftmaxAttention make_attention(int64_t d, int64_t heads, const std::string& rope,
-                                torch::Dtype dtype, uint64_t seed) {
+                                torch::Dtype dtype, uint64_t seed, bool learnable_tau = false) {
   torch::manual_seed(seed);
-  auto opts = SoftmaxAttentionOptions(d, heads).rope(rope != "none");
-  if (rope != "none") opts.rope_layout(rope);
+  auto opts = SoftmaxAttentionOptions(d, heads).learnable_tau(learnable_tau);
+  if (rope == "alibi")
+    opts.position("alibi");
+  else if (rope != "none")
+    opts.rope(true).rope_layout(rope);
   SoftmaxAttention attn(opts);
   attn->to(dtype);
   return attn;
@@ -67,12 +75,13 @@ std::vector<torch::Tensor> inputs_and_params(SoftmaxAttention& attn, const torch
 
 struct Case {
   torch::Dtype dtype;
-  std::string rope;  // none | half | interleaved
+  std::string rope;  // none | half | interleaved | alibi
   int64_t d, heads, T;
+  bool learnable_tau = false;
 };
 void PrintTo(const Case& c, std::ostream* os) {
-  *os << (c.dtype == torch::kFloat64 ? "fp64" : "fp32") << " rope=" << c.rope << " d=" << c.d
-      << " H=" << c.heads << " T=" << c.T;
+  *os << (c.dtype == torch::kFloat64 ? "fp64" : "fp32") << " position=" << c.rope << " d=" << c.d
+      << " H=" << c.heads << " T=" << c.T << (c.learnable_tau ? " learnable tau" : "");
 }
 
 class AttentionContract : public ::testing::TestWithParam<Case> {};
@@ -80,7 +89,11 @@ class AttentionContract : public ::testing::TestWithParam<Case> {};
 TEST_P(AttentionContract, ForwardReferenceExplicitAgreeForwardAndBackward) {
   const Case c = GetParam();
   const int64_t B = 2;
-  auto attn = make_attention(c.d, c.heads, c.rope, c.dtype, 11 + c.T);
+  auto attn = make_attention(c.d, c.heads, c.rope, c.dtype, 11 + c.T, c.learnable_tau);
+  if (c.learnable_tau) {  // move tau away from its initial value so that its gradient matters
+    torch::NoGradGuard no_grad;
+    attn->tau_param.fill_(0.8);
+  }
   auto opts = torch::TensorOptions().dtype(c.dtype);
   auto x0 = torch::randn({B, c.T, c.d}, opts);
   auto w1 = torch::randn({B, c.T, c.d}, opts);
@@ -88,15 +101,19 @@ TEST_P(AttentionContract, ForwardReferenceExplicitAgreeForwardAndBackward) {
 
   auto run = [&](int path) {
     auto x = x0.clone().requires_grad_(true);
-    torch::Tensor y = path == 0   ? attn->forward(x)
-                      : path == 1 ? attn->reference(x)
-                                  : explicit_output(attn, x);
+    torch::Tensor y =
+        path == 0   ? attn->forward(x)
+        : path == 1 ? attn->reference(x)
+        : path == 2 ? explicit_output(attn, x)
+                    : attn->from_core(
+                          x, torch::matmul(attn->coefficients_from_transition(x), attn->values(x)));
     auto grads = torch::autograd::grad({contract_loss(y, w1, w2)}, inputs_and_params(attn, x));
     return std::make_pair(y.detach(), grads);
   };
   auto [yf, gf] = run(0);
   auto [yr, gr] = run(1);
   auto [ye, ge] = run(2);
+  auto [yt, gt] = run(3);
 
   ASSERT_EQ(yf.sizes(), (std::vector<int64_t>{B, c.T, c.d}));
   EXPECT_EQ(yf.scalar_type(), c.dtype);
@@ -106,11 +123,15 @@ TEST_P(AttentionContract, ForwardReferenceExplicitAgreeForwardAndBackward) {
 
   EXPECT_TRUE(close(yf, ye, f_vs_e(c.dtype).rtol, f_vs_e(c.dtype).atol, "F vs E forward"));
   EXPECT_TRUE(close(yr, ye, r_vs_e(c.dtype).rtol, r_vs_e(c.dtype).atol, "R vs E forward"));
+  // The A-power (transition) form of the explicit path (§6.1 E, §2.2.2, §2.2.3).
+  EXPECT_TRUE(close(yt, ye, r_vs_e(c.dtype).rtol, r_vs_e(c.dtype).atol, "A-power vs E forward"));
   auto pnames = attn->named_parameters().keys();
   for (size_t i = 0; i < ge.size(); ++i) {
     const std::string what = i == 0 ? std::string("x") : pnames[i - 1];
     EXPECT_TRUE(close(gf[i], ge[i], bwd(c.dtype).rtol, bwd(c.dtype).atol, "F vs E grad " + what));
     EXPECT_TRUE(close(gr[i], ge[i], bwd(c.dtype).rtol, bwd(c.dtype).atol, "R vs E grad " + what));
+    EXPECT_TRUE(
+        close(gt[i], ge[i], bwd(c.dtype).rtol, bwd(c.dtype).atol, "A-power vs E grad " + what));
   }
 }
 
@@ -157,13 +178,18 @@ TEST_P(AttentionContract, CausalityExactInReferenceAndExplicit) {
 std::vector<Case> contract_cases() {
   std::vector<Case> cases;
   for (auto dt : {torch::kFloat32, torch::kFloat64})
-    for (const char* rope : {"none", "half", "interleaved"})
+    for (const char* rope : {"none", "half", "interleaved", "alibi"})
       for (int64_t T : {1, 2, 7, 33}) cases.push_back({dt, rope, 8, 2, T});
-  // n = 1 (NoPE only) and n = 8 (RoPE with four rotation pairs).
+  // n = 1 (NoPE, ALiBi) and n = 8 (RoPE with four rotation pairs); ALiBi with H = 3 (not a
+  // power of 2); the learnable temperature.
   for (auto dt : {torch::kFloat32, torch::kFloat64}) {
     cases.push_back({dt, "none", 4, 4, 7});
+    cases.push_back({dt, "alibi", 4, 4, 7});
     cases.push_back({dt, "half", 16, 2, 33});
     cases.push_back({dt, "interleaved", 16, 2, 33});
+    cases.push_back({dt, "alibi", 12, 3, 9});
+    for (const char* rope : {"none", "interleaved", "alibi"})
+      cases.push_back({dt, rope, 8, 2, 9, /*learnable_tau=*/true});
   }
   return cases;
 }
@@ -173,7 +199,8 @@ INSTANTIATE_TEST_SUITE_P(Cases, AttentionContract, ::testing::ValuesIn(contract_
                            const Case& c = info.param;
                            return std::string(c.dtype == torch::kFloat64 ? "fp64" : "fp32") + "_" +
                                   c.rope + "_d" + std::to_string(c.d) + "_H" +
-                                  std::to_string(c.heads) + "_T" + std::to_string(c.T);
+                                  std::to_string(c.heads) + "_T" + std::to_string(c.T) +
+                                  (c.learnable_tau ? "_tau" : "");
                          });
 
 // §6.5 item 3: the explicit A-power form, A = R_1^T, Phi(i, j) = A^{i-j}, b = n^{-1/2}, phi = exp,
@@ -222,6 +249,9 @@ TEST(SoftmaxAttentionRope, APowerFormEqualsRotationFormBothLayouts) {
       auto expected = a_power_alpha(attn, x, layout);
       EXPECT_TRUE(close(attn->coefficients(x), expected, 1e-12, 1e-13,
                         "A-power vs rotation, layout " + layout));
+      // The mixer's own transition form (A = R_1^T from transition_matrices()).
+      EXPECT_TRUE(close(attn->coefficients_from_transition(x), expected, 1e-12, 1e-13,
+                        "coefficients_from_transition, layout " + layout));
       // And the fast and reference paths through the same alpha.
       auto v = heads_of(attn->v_proj(x), heads);
       auto y = attn->out_proj(concat_heads(torch::matmul(expected, v)));
@@ -229,6 +259,211 @@ TEST(SoftmaxAttentionRope, APowerFormEqualsRotationFormBothLayouts) {
       EXPECT_TRUE(close(attn->reference(x), y, 1e-12, 1e-13, "R vs A-power, layout " + layout));
     }
   }
+}
+
+// §2.2.3 slopes: H a power of 2 gives 2^{-8h/H}; other H take the slopes of H' = 2^floor(log2 H)
+// and then every other slope of the 2H' sequence.
+TEST(SoftmaxAttentionAlibi, SlopesForPowersOfTwoAndOtherHeadCounts) {
+  const auto p = [](double e) { return std::pow(2.0, e); };
+  const std::vector<std::pair<int64_t, std::vector<double>>> expected = {
+      {1, {p(-8)}},
+      {2, {p(-4), p(-8)}},
+      {3, {p(-4), p(-8), p(-2)}},
+      {4, {p(-2), p(-4), p(-6), p(-8)}},
+      {6, {p(-2), p(-4), p(-6), p(-8), p(-1), p(-3)}},
+      {8, {p(-1), p(-2), p(-3), p(-4), p(-5), p(-6), p(-7), p(-8)}},
+      {12,
+       {p(-1), p(-2), p(-3), p(-4), p(-5), p(-6), p(-7), p(-8), p(-0.5), p(-1.5), p(-2.5),
+        p(-3.5)}}};
+  for (const auto& [H, want] : expected) {
+    const auto got = SoftmaxAttentionImpl::alibi_slopes(H);
+    ASSERT_EQ(got.size(), want.size()) << "H=" << H;
+    for (size_t h = 0; h < want.size(); ++h) EXPECT_DOUBLE_EQ(got[h], want[h]) << "H=" << H;
+  }
+}
+
+// The ALiBi logits written out (§2.2.3): alpha~_ij = q_i.k_j / sqrt(n) - m_h (i - j); the bias is
+// not multiplied by 1/sqrt(n). Returns the raw masked logits (B, H, T, T).
+torch::Tensor alibi_logits(SoftmaxAttention& attn, const torch::Tensor& x) {
+  const int64_t H = attn->heads(), n = attn->head_dim(), T = x.size(1);
+  auto q = heads_of(attn->q_proj(x), H);
+  auto k = heads_of(attn->k_proj(x), H);
+  const auto m = SoftmaxAttentionImpl::alibi_slopes(H);
+  auto raw = torch::full({x.size(0), H, T, T}, -INFINITY, torch::kFloat64);
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t i = 0; i < T; ++i)
+      for (int64_t j = 0; j <= i; ++j)
+        raw.select(1, h).select(1, i).select(1, j).copy_(
+            (q.select(1, h).select(1, i) * k.select(1, h).select(1, j)).sum(-1) /
+                std::sqrt(double(n)) -
+            m[h] * double(i - j));
+  return raw;
+}
+
+torch::Tensor softmax_rows(const torch::Tensor& raw) {
+  auto e = torch::exp(raw - std::get<0>(raw.max(-1, true)));
+  return e / e.sum(-1, true);
+}
+
+// §6.5 item 4: the Jordan-augmented system, built here from §2.2.3: state R^{n+2},
+// A = I_n (+) [[1, -m_h], [0, 1]], impulse b k~_j with b = n^{-1/2}, k~_j = (k_j, 0, sqrt(n)),
+// readout q~_i = (q_i, 1, 0), alpha~_ij = q~_i^T A^{i-j} (b k~_j) with A^l by repeated products.
+torch::Tensor jordan_alpha(SoftmaxAttention& attn, const torch::Tensor& x) {
+  const int64_t H = attn->heads(), n = attn->head_dim(), T = x.size(1), B = x.size(0);
+  auto q = heads_of(attn->q_proj(x), H);
+  auto k = heads_of(attn->k_proj(x), H);
+  const auto m = SoftmaxAttentionImpl::alibi_slopes(H);
+  auto ones = torch::ones({B, H, T, 1}, torch::kFloat64);
+  auto zeros = torch::zeros({B, H, T, 1}, torch::kFloat64);
+  auto qt = torch::cat({q, ones, zeros}, -1);
+  auto kt = torch::cat({k, zeros, ones * std::sqrt(double(n))}, -1);
+  const double b = 1.0 / std::sqrt(double(n));
+  auto raw = torch::full({B, H, T, T}, -INFINITY, torch::kFloat64);
+  for (int64_t h = 0; h < H; ++h) {
+    auto A = torch::eye(n + 2, torch::kFloat64);
+    A[n][n + 1] = -m[h];
+    EXPECT_TRUE(
+        close(attn->transition_matrices()[h], A, 0.0, 0.0, "A of head " + std::to_string(h)));
+    auto power = torch::eye(n + 2, torch::kFloat64);  // A^l
+    for (int64_t l = 0; l < T; ++l) {
+      // J^l = [[1, -m l], [0, 1]]: the Jordan block's powers grow linearly (§4.1).
+      EXPECT_NEAR(power[n][n + 1].item<double>(), -m[h] * l, 1e-12);
+      for (int64_t i = l; i < T; ++i) {
+        auto s = b * (qt.select(1, h).select(1, i) *
+                      torch::matmul(kt.select(1, h).select(1, i - l), power.t()))
+                         .sum(-1);
+        raw.select(1, h).select(1, i).select(1, i - l).copy_(s);
+      }
+      power = torch::matmul(A, power);
+    }
+  }
+  return softmax_rows(raw);
+}
+
+TEST(SoftmaxAttentionAlibi, JordanAugmentedSystemEqualsBiasFormAndEveryPath) {
+  torch::NoGradGuard no_grad;
+  for (int64_t H : {2, 4, 3, 6}) {  // powers of 2 and not
+    const int64_t d = 4 * H;
+    auto attn = make_attention(d, H, "alibi", torch::kFloat64, 40 + H);
+    auto x = torch::randn({2, 17, d}, torch::kFloat64);
+    const std::string what = " H=" + std::to_string(H);
+    auto bias_form = softmax_rows(alibi_logits(attn, x));
+    auto jordan = jordan_alpha(attn, x);
+    EXPECT_TRUE(close(jordan, bias_form, 1e-12, 1e-13, "Jordan vs bias form" + what));
+    EXPECT_TRUE(close(attn->coefficients(x), bias_form, 1e-12, 1e-13, "coefficients" + what));
+    EXPECT_TRUE(close(attn->coefficients_from_transition(x), jordan, 1e-12, 1e-13,
+                      "coefficients_from_transition" + what));
+    auto v = heads_of(attn->v_proj(x), H);
+    auto y = attn->out_proj(concat_heads(torch::matmul(jordan, v)));
+    EXPECT_TRUE(close(attn->forward(x), y, 1e-12, 1e-13, "F vs Jordan" + what));
+    EXPECT_TRUE(close(attn->reference(x), y, 1e-12, 1e-13, "R vs Jordan" + what));
+  }
+  // The bias is what makes ALiBi differ from NoPE with the same weights.
+  auto alibi = make_attention(8, 2, "alibi", torch::kFloat64, 7);
+  auto nope = make_attention(8, 2, "none", torch::kFloat64, 7);
+  auto x = torch::randn({1, 9, 8}, torch::kFloat64);
+  EXPECT_FALSE(close(alibi->forward(x), nope->forward(x), 1e-6, 1e-6, "alibi vs nope"));
+}
+
+TEST(SoftmaxAttention, StepOverTheSequenceReproducesForward) {
+  // The KV-cache step (§1.5, §6.6) for every position option, fp64, §6.2 step tolerance vs R.
+  torch::NoGradGuard no_grad;
+  for (const char* pos : {"none", "half", "interleaved", "alibi"}) {
+    auto attn = make_attention(8, 2, pos, torch::kFloat64, 17, /*learnable_tau=*/true);
+    attn->tau_param.fill_(0.7);
+    auto x = torch::randn({2, 11, 8}, torch::kFloat64);
+    auto state = attn->initial_state(2, x.options());
+    std::vector<torch::Tensor> ys;
+    for (int64_t t = 0; t < 11; ++t) ys.push_back(attn->step(state, x.select(1, t)));
+    EXPECT_TRUE(close(torch::stack(ys, 1), attn->reference(x), 1e-13, 1e-14,
+                      std::string("step vs R, ") + pos));
+    EXPECT_EQ(state[0].size(2), 11);  // the cache holds every key
+    EXPECT_EQ(state[2].item<int64_t>(), 11);
+  }
+}
+
+TEST(SoftmaxAttention, NormalizerIsTheRowSumOfExpLogitsInClosedForm) {
+  // With W_q = 0, b_q = 0 every score tau q.k is 0: NoPE gives eta_i = i (1-based), ALiBi gives
+  // eta_i = sum_{l<i} r^l = (1 - r^i) / (1 - r) with r = e^{-m_h} (§1.2, §2.2.3).
+  torch::NoGradGuard no_grad;
+  const int64_t T = 9;
+  for (const char* pos : {"none", "alibi"}) {
+    auto attn = make_attention(8, 2, pos, torch::kFloat64, 5);
+    attn->q_proj->weight.zero_();
+    attn->q_proj->bias.zero_();
+    auto x = torch::randn({2, T, 8}, torch::kFloat64);
+    auto i = torch::arange(1, T + 1, torch::kFloat64);
+    torch::Tensor expected;
+    if (std::string(pos) == "none") {
+      expected = i.view({1, 1, T}).expand({2, 2, T});
+    } else {
+      const auto m = SoftmaxAttentionImpl::alibi_slopes(2);
+      auto r = torch::exp(-torch::tensor(m, torch::kFloat64)).view({2, 1});
+      expected = ((1 - r.pow(i.view({1, T}))) / (1 - r)).unsqueeze(0).expand({2, 2, T});
+    }
+    const auto n = attn->normalizers(x);
+    EXPECT_TRUE(close(n.eta, expected, 1e-14, 1e-14, std::string("eta ") + pos));
+    EXPECT_TRUE(close(n.log_eta, expected.log(), 1e-14, 1e-14, std::string("log eta ") + pos));
+    EXPECT_FALSE(n.clamp_active.defined());
+  }
+  // Random weights: eta_i = sum_l exp(alpha~_il) from the logits written out (ALiBi).
+  auto attn = make_attention(8, 2, "alibi", torch::kFloat64, 6);
+  auto x = torch::randn({2, T, 8}, torch::kFloat64);
+  EXPECT_TRUE(close(attn->normalizers(x).eta, alibi_logits(attn, x).exp().sum(-1), 1e-13, 1e-14,
+                    "eta vs written-out logits"));
+}
+
+TEST(SoftmaxAttention, DsfEigenvalueOfConstantScoresIsIMinusOneOverI) {
+  // §4.2: constant logits give eta_i = i e^c, so Lambda_i = eta_{i-1}/eta_i = (i-1)/i for
+  // i = 2..T: with T = 9 all 8 values per row lie in [1/2, 8/9], none above 1.
+  torch::NoGradGuard no_grad;
+  const int64_t T = 9;
+  auto attn = make_attention(8, 2, "half", torch::kFloat64, 5);
+  attn->q_proj->weight.zero_();
+  attn->q_proj->bias.zero_();
+  const auto s =
+      core::normalizer_stats(attn->normalizers(torch::randn({2, T, 8}, torch::kFloat64)));
+  EXPECT_EQ(s.rows, 2 * 2 * T);
+  EXPECT_EQ(s.eigen_steps, 2 * 2 * (T - 1));
+  EXPECT_NEAR(s.dsf_eigenvalue.min, 0.5, 1e-14);
+  EXPECT_NEAR(s.dsf_eigenvalue.max, (T - 1.0) / T, 1e-14);
+  // 32 values, each (i-1)/i four times: the median (element 15 of the sorted 32) is 4/5.
+  EXPECT_NEAR(s.dsf_eigenvalue.median, 0.8, 1e-14);
+  EXPECT_EQ(s.eigen_bins[0] + s.eigen_bins[1], 2 * 2 * (T - 1));  // Λ = 1/2 sits on the edge
+  EXPECT_EQ(s.eigen_above_one, 0);
+  EXPECT_NEAR(s.eta.min, 1.0, 1e-14);
+  EXPECT_DOUBLE_EQ(s.small_fraction, 0.0);
+}
+
+TEST(SoftmaxAttention, LogitScaleIsTheStdOfTheRawLogits) {
+  // §4.2: alpha~_ij = log alpha_ij + log eta_i over j <= i, so the std of the content logits
+  // follows from coefficients() and normalizers(); ALiBi's bias is left out, so ALiBi reports
+  // the NoPE value for the same weights.
+  torch::NoGradGuard no_grad;
+  const int64_t T = 10;
+  auto nope = make_attention(8, 2, "none", torch::kFloat64, 12);
+  auto alibi = make_attention(8, 2, "alibi", torch::kFloat64, 12);
+  auto x = torch::randn({2, T, 8}, torch::kFloat64);
+  auto raw = nope->coefficients(x).log() + nope->normalizers(x).log_eta.unsqueeze(-1);
+  auto causal = raw.masked_select(torch::ones({T, T}, torch::kBool).tril());
+  const auto s = nope->logit_scale(x);
+  EXPECT_EQ(s.entries, 2 * 2 * T * (T + 1) / 2);
+  EXPECT_NEAR(s.std, causal.std(/*unbiased=*/false).item<double>(), 1e-12);
+  const double vq = heads_of(nope->q_proj(x), 2).var(false).item<double>();
+  const double vk = heads_of(nope->k_proj(x), 2).var(false).item<double>();
+  EXPECT_NEAR(s.predicted_std, 0.5 * std::sqrt(4 * vq * vk), 1e-12);
+  EXPECT_DOUBLE_EQ(alibi->logit_scale(x).std, s.std);
+}
+
+TEST(SoftmaxAttention, LearnableTemperatureStartsAtInverseSqrtNAndTrains) {
+  auto fixed = make_attention(8, 2, "alibi", torch::kFloat64, 3);
+  auto learn = make_attention(8, 2, "alibi", torch::kFloat64, 3, /*learnable_tau=*/true);
+  EXPECT_DOUBLE_EQ(learn->tau(), 0.5);  // n = 4
+  EXPECT_EQ(learn->named_parameters().size(), fixed->named_parameters().size() + 1);
+  auto x = torch::randn({2, 7, 8}, torch::kFloat64);
+  EXPECT_TRUE(close(learn->forward(x), fixed->forward(x), 0.0, 0.0, "same function at init"));
+  auto g = torch::autograd::grad({learn->forward(x).pow(2).sum()}, {learn->tau_param});
+  EXPECT_GT(g[0].abs().item<double>(), 0.0);
 }
 
 TEST(SoftmaxAttentionRope, LayoutsDifferByARowPermutationOfWqWk) {
@@ -278,8 +513,8 @@ TEST(SoftmaxAttentionRope, RotationIsRelative) {
 
 TEST(SoftmaxAttention, GradcheckDoubleAllParameters) {
   // §6.4 central differences in fp64 on every parameter and the input.
-  for (const char* rope : {"none", "half", "interleaved"}) {
-    auto attn = make_attention(8, 2, rope, torch::kFloat64, 31);
+  for (const char* rope : {"none", "half", "interleaved", "alibi"}) {
+    auto attn = make_attention(8, 2, rope, torch::kFloat64, 31, /*learnable_tau=*/true);
     auto x = torch::randn({2, 7, 8}, torch::kFloat64).requires_grad_(true);
     auto w1 = torch::randn({2, 7, 8}, torch::kFloat64);
     auto w2 = torch::randn({2, 7, 8}, torch::kFloat64);
@@ -310,6 +545,8 @@ TEST(SoftmaxAttention, InitStateSizeStructure) {
   EXPECT_EQ(attn->structure(), Structure::kIdentity);
   EXPECT_EQ(make_attention(16, 4, "half", torch::kFloat32, 1)->structure(),
             Structure::kOrthogonalLTI);
+  EXPECT_EQ(make_attention(16, 4, "alibi", torch::kFloat32, 1)->structure(),
+            Structure::kOrthogonalLTI);  // the "orthogonal / Jordan, LTI" class of §3.1
 }
 
 TEST(SoftmaxAttention, InvalidOptionsThrowUserError) {
@@ -319,6 +556,13 @@ TEST(SoftmaxAttention, InvalidOptionsThrowUserError) {
                seqlab::UserError);
   EXPECT_THROW(SoftmaxAttention(SoftmaxAttentionOptions(0, 1)), seqlab::UserError);
   EXPECT_NO_THROW(SoftmaxAttention(SoftmaxAttentionOptions(6, 2)));  // odd n is fine without RoPE
+  EXPECT_NO_THROW(SoftmaxAttention(SoftmaxAttentionOptions(6, 2).position("alibi")));
+  EXPECT_THROW(SoftmaxAttention(SoftmaxAttentionOptions(8, 2).position("xpos")), seqlab::UserError);
+  EXPECT_THROW(SoftmaxAttention(SoftmaxAttentionOptions(8, 2).position("alibi").rope(true)),
+               seqlab::UserError);
+  // rope(true) is the older spelling of position("rope").
+  EXPECT_EQ(SoftmaxAttention(SoftmaxAttentionOptions(8, 2).rope(true))->position(), "rope");
+  EXPECT_EQ(SoftmaxAttention(SoftmaxAttentionOptions(8, 2).position("rope"))->position(), "rope");
   auto attn = make_attention(8, 2, "none", torch::kFloat32, 1);
   EXPECT_THROW(attn->forward(torch::randn({2, 3, 7})), c10::Error);
 }

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "seqlab/config/config.h"
 #include "seqlab/model/registry.h"
@@ -77,6 +79,60 @@ TEST(ZooModel, BadOptionsAreUserErrors) {
   cfg = small_config("mamba2");
   cfg.scan_path = "magic";
   EXPECT_THROW(make_model(cfg, 5, 3), UserError);
+}
+
+// Absolute position encodings of the backbone (spec §2.2.1), added to the token embedding before
+// the first block: sinusoidal PE(t, 2m) = sin(t/10000^{2m/d}), PE(t, 2m+1) = cos(·) at t = 0..T-1;
+// learned = an Embedding(max_len, d) table, and a longer sequence is a UserError naming max_len.
+TEST(ZooModel, PositionEncodingsAreAddedToTheEmbedding) {
+  auto cfg = small_config("softmax_nope");
+  cfg.layers = 1;
+  const auto trace_input = [&](const std::string& pe, const torch::Tensor& tokens) {
+    cfg.pos_encoding = pe;
+    torch::manual_seed(3);
+    auto model = make_model(cfg, 5, 3);
+    model->to(torch::kFloat64);
+    auto traces = trace_mixers(*model, tokens);
+    auto emb = model->named_parameters()["embedding.weight"].index_select(0, tokens.view(-1));
+    return std::make_tuple(model, traces[0].input, emb.view({tokens.size(0), tokens.size(1), 16}));
+  };
+  torch::NoGradGuard no_grad;
+  auto tokens = torch::randint(0, 5, {2, 9}, torch::kInt64);
+  // The first mixer sees RMSNorm(embedding + PE), with the norm's unit weight at initialization.
+  auto [none_model, none_in, none_emb] = trace_input("none", tokens);
+  auto [sin_model, sin_in, sin_emb] = trace_input("sinusoidal", tokens);
+  auto t = torch::arange(9, torch::kFloat64).unsqueeze(1);
+  auto m = torch::arange(8, torch::kFloat64);
+  auto angle = t / torch::pow(10000.0, 2.0 * m / 16.0);  // (9, 8)
+  auto pe = torch::stack({angle.sin(), angle.cos()}, -1).view({9, 16});
+  const auto rms_norm = [](const torch::Tensor& x) {
+    return x * torch::rsqrt(x.pow(2).mean(-1, true) + 1e-5);
+  };
+  EXPECT_TRUE(torch::allclose(none_in, rms_norm(none_emb), 1e-12, 1e-12));
+  EXPECT_TRUE(torch::allclose(sin_in, rms_norm(sin_emb + pe), 1e-12, 1e-12));
+  EXPECT_EQ(sin_model->named_parameters().size(), none_model->named_parameters().size());
+
+  cfg.max_len = 9;
+  auto [learned_model, learned_in, learned_emb] = trace_input("learned", tokens);
+  auto table = learned_model->named_parameters()["pos_embedding.weight"];
+  EXPECT_EQ(table.sizes(), (std::vector<int64_t>{9, 16}));
+  EXPECT_TRUE(torch::allclose(learned_in, rms_norm(learned_emb + table), 1e-12, 1e-12));
+  // Longer than the table: a clear error naming model.max_len.
+  try {
+    learned_model->forward(torch::zeros({1, 10}, torch::kInt64));
+    FAIL() << "no error for T > max_len";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.max_len = 9"), std::string::npos) << e.what();
+  }
+  // Config: the keys are zoo keys; bad values are rejected.
+  EXPECT_NO_THROW(
+      config::parse_yaml("model: {name: gla, pos_encoding: learned, max_len: 64}\n", "test"));
+  EXPECT_THROW(config::parse_yaml("model: {name: gla, pos_encoding: rope}\n", "test"), UserError);
+  EXPECT_THROW(config::parse_yaml("model: {name: lstm, pos_encoding: learned}\n", "test"),
+               UserError);
+  EXPECT_THROW(config::parse_yaml("model: {name: gla, variant: companion}\n", "test"), UserError);
+  auto na = config::parse_yaml("model: {name: normalized_attention, variant: companion}\n", "t");
+  EXPECT_EQ(zoo_options(na.model).variant, "companion");
 }
 
 }  // namespace

@@ -2,7 +2,10 @@
 //
 // Coefficient maps and stability diagnostics of every layer of a zoo model (spec/mixers.md §1.3,
 // §4.2). TARGET is a run directory (its newest checkpoint is loaded) or a preset / YAML file (a
-// freshly initialized model, seeded by train.seed). Writes <out>/inspect.json,
+// freshly initialized model, seeded by train.seed). Mixers with a normalizer η (softmax, linear,
+// normalized attention, mLSTM, RetNet) also report its minima and the DSF eigenvalue
+// η_{i−1}/η_i ("normalizer" in the JSON; "!" after min eta flags min η < 1e-6). Writes
+// <out>/inspect.json,
 // <out>/maps/layer<l>_<system><s>.{svg,png} heatmaps and prints one table row per layer.
 #include <torch/torch.h>
 
@@ -13,6 +16,7 @@
 
 #include "seqlab/cli/common.h"
 #include "seqlab/core/diagnostics.h"
+#include "seqlab/mixers/softmax_attention.h"
 #include "seqlab/model/registry.h"
 #include "seqlab/model/zoo_model.h"
 #include "seqlab/report/plot.h"
@@ -50,6 +54,28 @@ nlohmann::json coefficient_json(const core::CoefficientStats& s) {
           {"variance_gain", summary_json(s.variance_gain)},
           {"effective_sources", summary_json(s.effective_sources)},
           {"variance_gain_flags", s.variance_gain_flags}};
+}
+
+// §4.2 "normalizer minima" and "DSF eigenvalue" (bins keyed by their interval of Λ).
+nlohmann::json normalizer_json(const core::NormalizerStats& s) {
+  // Bins in order, as {"range", "count"}: (−∞, 0.5], (0.5, 0.9], ..., (1.01, ∞).
+  nlohmann::json bins = nlohmann::json::array();
+  const auto t = core::NormalizerStats::thresholds();
+  for (size_t k = 0; k < s.eigen_bins.size(); ++k) {
+    const std::string lo = k == 0 ? "-inf" : nlohmann::json(t[k - 1]).dump();
+    const std::string hi = k < t.size() ? nlohmann::json(t[k]).dump() + "]" : "inf)";
+    bins.push_back({{"range", "(" + lo + ", " + hi}, {"count", s.eigen_bins[k]}});
+  }
+  nlohmann::json j = {{"rows", s.rows},
+                      {"eta", summary_json(s.eta)},
+                      {"small_fraction", s.small_fraction},
+                      {"tiny_flag", s.tiny},
+                      {"dsf_eigenvalue", summary_json(s.dsf_eigenvalue)},
+                      {"dsf_eigenvalue_steps", s.eigen_steps},
+                      {"dsf_eigenvalue_bins", bins},
+                      {"dsf_eigenvalue_above_one", s.eigen_above_one}};
+  if (s.has_clamp) j["clamp_active_fraction"] = s.clamp_active_fraction;
+  return j;
 }
 
 // "0 1 1,0" -> {0, 1, 1, 0}; throws UserError on anything that is not an id in [0, vocab).
@@ -153,9 +179,9 @@ void add_inspect(CLI::App& app) {
     doc["layers"] = nlohmann::json::array();
     std::printf("%s on %lld tokens, %s\n", cfg.model.name.c_str(),
                 static_cast<long long>(tokens.numel()), source.c_str());
-    std::printf("%-5s %-22s %-20s %-20s %-22s %-8s %-8s %-10s\n", "layer", "structure",
+    std::printf("%-5s %-22s %-20s %-20s %-22s %-8s %-8s %-10s %-10s %-10s\n", "layer", "structure",
                 "rho min/med/max", "|A|2 max", "horizon min/med/max", "expand.", "transnt",
-                "coef mass");
+                "coef mass", "min eta", "dsf eig>1");
     for (size_t l = 0; l < traces.size(); ++l) {
       auto& mixer = *traces[l].mixer;
       const auto& x = traces[l].input;
@@ -170,6 +196,21 @@ void add_inspect(CLI::App& app) {
         layer["diagnostics"] = diagnostics_json(d);
       } catch (const std::logic_error&) {
         has_diag = false;  // e.g. softmax attention: A = I / RoPE, no per-step transitions
+      }
+      char eta_min[32] = "-", above[32] = "-";
+      try {
+        const auto ns = core::normalizer_stats(mixer.normalizers(x));
+        layer["normalizer"] = normalizer_json(ns);
+        std::snprintf(eta_min, sizeof eta_min, "%.3g%s", ns.eta.min, ns.tiny ? "!" : "");
+        std::snprintf(above, sizeof above, "%lld/%lld", static_cast<long long>(ns.eigen_above_one),
+                      static_cast<long long>(ns.eigen_steps));
+      } catch (const std::logic_error&) {
+        // η ≡ 1: no normalizer diagnostics
+      }
+      if (auto* softmax = dynamic_cast<mixers::SoftmaxAttentionImpl*>(&mixer)) {
+        const auto ls = softmax->logit_scale(x);  // §4.2 "logit scale"
+        layer["logit_scale"] = {
+            {"entries", ls.entries}, {"std", ls.std}, {"predicted_std", ls.predicted_std}};
       }
       auto M = mixer.coefficients(x);  // (1, S, T, T)
       const auto stats = core::coefficient_stats(M);
@@ -201,9 +242,9 @@ void add_inspect(CLI::App& app) {
         std::snprintf(ex, sizeof ex, "%lld", static_cast<long long>(d.expansive_steps));
         std::snprintf(tr, sizeof tr, "%lld", static_cast<long long>(d.nonnormal_transient_steps));
       }
-      std::printf("%-5zu %-22s %-20s %-20s %-22s %-8s %-8s %.3f\n", l,
+      std::printf("%-5zu %-22s %-20s %-20s %-22s %-8s %-8s %-10.3f %-10s %-10s\n", l,
                   mixers::structure_name(mixer.structure()), rho, norm, hor, ex, tr,
-                  stats.mass.median);
+                  stats.mass.median, eta_min, above);
     }
     write_file_atomic((fs::path(out) / "inspect.json").string(), doc.dump(2) + "\n");
     std::printf("-> %s/inspect.json, %s/maps/\n", out.c_str(), out.c_str());

@@ -160,7 +160,8 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 const std::vector<std::string> kZoo = {
     "softmax_attention", "linear_attention", "retnet", "mamba2", "gla",  "hgrn2", "mlstm",
     "deltanet",          "gated_deltanet",   "mamba1", "rglru",  "qlstm",
-    "dlr",               "s4d",              "dss",    "lru"};
+    "dlr",               "s4d",              "dss",    "lru",
+    "softmax_nope",      "softmax_alibi",    "normalized_attention"};
 // clang-format on
 std::vector<std::string> with_zoo(std::vector<std::string> names) {
   names.insert(names.end(), kZoo.begin(), kZoo.end());
@@ -246,7 +247,15 @@ const std::vector<Field>& schema() {
     v.push_back(float_field("model", "init_std", SEQLAB_FIELD_ACCESS(model.init_std), 1e-8, 10.0,
                             "standard deviation of model.init = normal"));
     v.push_back(int_field("model", "max_len", SEQLAB_FIELD_ACCESS(model.max_len), 1, 1 << 24,
-                          "learned position table size", {"transformer"}));
+                          "learned position table size (longest sequence with learned positions)",
+                          with_zoo({"transformer"})));
+    v.push_back(string_field("model", "pos_encoding", SEQLAB_FIELD_ACCESS(model.pos_encoding),
+                             {"none", "learned", "sinusoidal"},
+                             "absolute position encoding added to the token embedding (§2.2.1)",
+                             kZoo));
+    v.push_back(
+        string_field("model", "variant", SEQLAB_FIELD_ACCESS(model.variant), {"dsf", "companion"},
+                     "normalized attention variant (mixers.md §2.2.5)", {"normalized_attention"}));
     // train (protocols.md §2.2)
     v.push_back(
         int_field("train", "steps", SEQLAB_FIELD_ACCESS(train.steps), 1, kInf, "optimizer steps"));

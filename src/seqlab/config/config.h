@@ -35,7 +35,7 @@ struct ModelConfig {
   int64_t layers = 2;
   std::string positions = "rope";  // nope | learned | rope
   int64_t mlp_ratio = 4;
-  int64_t max_len = 1024;        // learned position table size
+  int64_t max_len = 1024;  // learned position table size (transformer; zoo pos_encoding learned)
   std::string init = "default";  // global initializer: default | normal (model/param_roles.h)
   double init_std = 0.02;        // std of init = normal
   // zoo mixers (spec/mixers.md §2.2, §5): model.name is the mixer; d_model, heads, layers,
@@ -48,6 +48,8 @@ struct ModelConfig {
   std::string channel_mixer = "mlp";  // mlp | glu | none
   std::string norm = "rmsnorm";       // rmsnorm | layernorm
   bool allow_neg_eigval = false;      // DeltaNet family: beta in (0, 2)
+  std::string pos_encoding = "none";  // none | learned | sinusoidal, added to the embedding
+  std::string variant = "dsf";        // normalized_attention: dsf | companion
 };
 
 struct TrainConfig {

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <limits>
 
 namespace seqlab::core {
 
@@ -117,6 +118,67 @@ CoefficientStats coefficient_stats(const torch::Tensor& M) {
   s.variance_gain = summarize(energy);
   s.effective_sources = summarize((l1.pow(2) / energy).masked_select(energy > 0));
   s.variance_gain_flags = ((energy > 10) | (energy < 1e-3)).sum().item<int64_t>();
+  return s;
+}
+
+LogitScale logit_scale(const torch::Tensor& logits, const torch::Tensor& q, const torch::Tensor& k,
+                       double b) {
+  torch::NoGradGuard no_grad;
+  LogitScale s;
+  auto l = logits.detach().to(torch::kFloat64).reshape({-1});
+  l = l.masked_select(torch::isfinite(l));
+  s.entries = l.numel();
+  if (s.entries > 0) s.std = l.std(/*unbiased=*/false).item<double>();
+  if (q.numel() > 0 && k.numel() > 0) {
+    const double vq = q.detach().to(torch::kFloat64).var(/*unbiased=*/false).item<double>();
+    const double vk = k.detach().to(torch::kFloat64).var(/*unbiased=*/false).item<double>();
+    s.predicted_std = std::abs(b) * std::sqrt(double(q.size(-1)) * vq * vk);
+  }
+  return s;
+}
+
+NormalizerStats normalizer_stats(const Normalizer& n, double tau_eta) {
+  // §4.2 "normalizer minima" and "DSF eigenvalue" (Λ_i = η_{i−1}/η_i; bins as in the companion
+  // eigenvalue paper, arXiv:2510.09379).
+  torch::NoGradGuard no_grad;
+  NormalizerStats s;
+  auto eta = n.eta.detach().to(torch::kFloat64);
+  TORCH_CHECK(eta.dim() == 3, "normalizer_stats: expected eta of shape (B, S, T), got ",
+              eta.sizes());
+  s.rows = eta.numel();
+  if (s.rows == 0) return s;
+  if (n.log_eta.defined()) {  // exp is monotone: the summary of log η maps to that of η, and an
+                              // η that overflows is reported as inf rather than dropped
+    const auto l = summarize(n.log_eta);
+    s.eta = {std::exp(l.min), std::exp(l.median), std::exp(l.max)};
+  } else {
+    s.eta = summarize(eta);
+  }
+  s.small_fraction = (eta < tau_eta).to(torch::kFloat64).mean().item<double>();
+  s.tiny = s.eta.min < 1e-6;
+  if (n.clamp_active.defined()) {
+    s.has_clamp = true;
+    s.clamp_active_fraction = n.clamp_active.to(torch::kFloat64).mean().item<double>();
+  }
+  const int64_t T = eta.size(-1);
+  if (T < 2) return s;
+  torch::Tensor lambda;
+  if (n.log_eta.defined()) {  // exp(log η_{i−1} − log η_i): no overflow for softmax's LSE
+    auto le = n.log_eta.detach().to(torch::kFloat64);
+    lambda = torch::exp(le.narrow(-1, 0, T - 1) - le.narrow(-1, 1, T - 1));
+  } else {
+    lambda = eta.narrow(-1, 0, T - 1) / eta.narrow(-1, 1, T - 1);
+  }
+  s.eigen_steps = lambda.numel();
+  s.dsf_eigenvalue = summarize(lambda);
+  const auto t = NormalizerStats::thresholds();
+  double lo = -std::numeric_limits<double>::infinity();
+  for (size_t k = 0; k <= t.size(); ++k) {
+    const double hi = k < t.size() ? t[k] : std::numeric_limits<double>::infinity();
+    s.eigen_bins[k] = ((lambda > lo) & (lambda <= hi)).sum().item<int64_t>();
+    lo = hi;
+  }
+  s.eigen_above_one = (lambda > 1.0).sum().item<int64_t>();
   return s;
 }
 

@@ -69,6 +69,16 @@ class LinearAttention : public GatedMixer {
     return out_proj(merge_heads(out));
   }
 
+  // η_i = q_iᵀ z_i: the core on v ≡ 1 (§1.4, §4.2).
+  core::Normalizer normalizers(const torch::Tensor& x) override {
+    auto c = core_inputs(x, 0);
+    auto ones = c.v.narrow(-1, dvh_, 1).contiguous();
+    core::Normalizer n;
+    n.eta =
+        core::gated_scan(options_.path, c.q, c.k, ones, c.g, {}, options_.chunk_size).y.squeeze(-1);
+    return n;
+  }
+
   int64_t state_heads() const override { return H_; }
   int64_t state_rows() const override { return dk_; }
   int64_t state_cols() const override { return dvh_ + 1; }

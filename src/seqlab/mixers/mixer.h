@@ -65,6 +65,14 @@ class Mixer : public torch::nn::Module {
     throw std::logic_error(name() + " does not expose its transitions");
   }
 
+  // The normalizer η_i of every output row (spec §1.4, §4.2), for the normalizer-minima and
+  // DSF-eigenvalue diagnostics: fields (B, S, T) as documented in core::Normalizer. Mixers
+  // without a normalizer (η ≡ 1) throw.
+  virtual core::Normalizer normalizers(const torch::Tensor& x) {
+    (void)x;
+    throw std::logic_error(name() + " has no normalizer");
+  }
+
   // Step API (spec §6.6): the recurrent state (including short-conv buffers and normalizer
   // states) as a list of tensors; step() consumes x_t (B, D), replaces the state tensors with the
   // next ones (differentiably) and returns y_t (B, D). Running step() over a sequence reproduces

@@ -80,6 +80,25 @@ class MLSTM : public GatedMixer {
     return output(x, y, stabilizer(i_tilde, log_f));
   }
 
+  // η_i = max(|q_iᵀz_i|, 1) with the un-stabilized z (§2.2.14, §4.2). The stabilized core on
+  // v ≡ 1 gives z'ᵀq = e^{−m} zᵀq, so log η = max(m + log|z'ᵀq|, 0), exactly 0 where the clamp
+  // is active (|zᵀq| < 1).
+  core::Normalizer normalizers(const torch::Tensor& x) override {
+    auto c = core_inputs(x, 0);
+    auto [i_tilde, log_f] = gates(x);
+    auto m = stabilizer(i_tilde, log_f);  // (B, H, T)
+    auto ones = c.v.narrow(-1, dvh_, 1).contiguous();
+    auto zq = core::gated_scan(options_.path, c.q, c.k, ones, c.g, {}, options_.chunk_size)
+                  .y.squeeze(-1)
+                  .abs();
+    auto log_zq = m + torch::log(zq);  // log |zᵀq|
+    core::Normalizer n;
+    n.log_eta = torch::clamp_min(log_zq, 0.0);
+    n.eta = torch::exp(n.log_eta);
+    n.clamp_active = log_zq < 0;
+    return n;
+  }
+
   // A_t = f_t I (the stabilized gate f' of the core is a rescaling, not the transition).
   core::Transition transitions(const torch::Tensor& x) override {
     core::Transition tr;

@@ -72,6 +72,25 @@ class RetNet : public GatedMixer {
     return out_proj(torch::silu(g_proj(x)) * normed);
   }
 
+  // The paper's per-row normalizer (§2.2.6 "Framework"), which the GroupNorm cancels:
+  //   η_i = sqrt(D_i) · max(|s_i| / sqrt(D_i), 1) = max(|s_i|, sqrt(D_i)),
+  // s_i = Σ_{j≤i} α̃_ij (the core on v ≡ 1), D_i = Σ_{l≤i} γ^{i−l} = (1 − γ^i)/(1 − γ), i 1-based.
+  // The clamp is active where |s_i| < sqrt(D_i).
+  core::Normalizer normalizers(const torch::Tensor& x) override {
+    auto c = core_inputs(x, 0);
+    auto ones = torch::ones({c.v.size(0), H_, c.v.size(2), 1}, c.v.options());
+    auto s = core::gated_scan(options_.path, c.q, c.k, ones, c.g, {}, options_.chunk_size)
+                 .y.squeeze(-1)
+                 .abs();
+    auto i = torch::arange(1, x.size(1) + 1, torch::kFloat64);
+    auto D = -torch::expm1(log_gamma_.unsqueeze(1) * i) / -torch::expm1(log_gamma_).unsqueeze(1);
+    auto root = D.sqrt().to(s.scalar_type());  // (H, T)
+    core::Normalizer n;
+    n.eta = torch::maximum(s, root);
+    n.clamp_active = s < root;
+    return n;
+  }
+
   int64_t state_heads() const override { return H_; }
   int64_t state_rows() const override { return dk_; }
   int64_t state_cols() const override { return dvh_; }

@@ -1,4 +1,4 @@
-// Causal softmax attention, NoPE / RoPE (spec/mixers.md §2.2.1, §2.2.2; paths §6.1).
+// Causal softmax attention, NoPE / RoPE / ALiBi (spec/mixers.md §2.2.1-§2.2.3; paths §6.1).
 #include "seqlab/mixers/softmax_attention.h"
 
 #include <torch/torch.h>
@@ -17,7 +17,8 @@ SoftmaxAttentionImpl::SoftmaxAttentionImpl(const SoftmaxAttentionOptions& option
       d_model_(options.d_model()),
       heads_(options.heads()),
       head_dim_(0),
-      rope_(options.rope()),
+      position_(options.position()),
+      rope_(false),
       tau_(0.0) {
   if (d_model_ < 1)
     throw UserError("softmax attention: d_model = " + std::to_string(d_model_) + " must be >= 1");
@@ -26,6 +27,15 @@ SoftmaxAttentionImpl::SoftmaxAttentionImpl(const SoftmaxAttentionOptions& option
   if (d_model_ % heads_ != 0)
     throw UserError("softmax attention: heads = " + std::to_string(heads_) +
                     " must divide d_model = " + std::to_string(d_model_));
+  if (position_ != "none" && position_ != "rope" && position_ != "alibi")
+    throw UserError("softmax attention: position = '" + position_ +
+                    "' is not valid; valid choices: none, rope, alibi");
+  if (options.rope()) {  // the older boolean spelling of position = "rope"
+    if (position_ == "alibi")
+      throw UserError("softmax attention: rope(true) conflicts with position = 'alibi'");
+    position_ = "rope";
+  }
+  rope_ = position_ == "rope";
   head_dim_ = d_model_ / heads_;
   if (rope_) {
     if (head_dim_ % 2 != 0)
@@ -39,14 +49,49 @@ SoftmaxAttentionImpl::SoftmaxAttentionImpl(const SoftmaxAttentionOptions& option
       throw UserError("softmax attention: rope_base = " + std::to_string(options_.rope_base()) +
                       " must be > 0");
   }
-  // tau = n^{-1/2}, constant (§2.2.1 default temperature).
+  // tau = n^{-1/2} (§2.2.1 default temperature, and the learnable option's initial value).
   tau_ = 1.0 / std::sqrt(static_cast<double>(head_dim_));
+  if (position_ == "alibi") slopes_ = torch::tensor(alibi_slopes(heads_), torch::kFloat64);
 
   // q/k/v/out projections with bias; LibTorch's Linear init is PyTorch's (§0.3).
   q_proj = register_module("q_proj", torch::nn::Linear(d_model_, d_model_));
   k_proj = register_module("k_proj", torch::nn::Linear(d_model_, d_model_));
   v_proj = register_module("v_proj", torch::nn::Linear(d_model_, d_model_));
   out_proj = register_module("out_proj", torch::nn::Linear(d_model_, d_model_));
+  if (options_.learnable_tau()) tau_param = register_parameter("tau", torch::full({}, tau_));
+}
+
+std::vector<double> SoftmaxAttentionImpl::alibi_slopes(int64_t heads) {
+  // §2.2.3: geometric sequence starting at 2^{-8/H} with ratio 2^{-8/H} for H a power of 2.
+  const auto power_of_two = [](int64_t h) {
+    std::vector<double> s;
+    for (int64_t i = 1; i <= h; ++i) s.push_back(std::pow(2.0, -8.0 * i / h));
+    return s;
+  };
+  int64_t p = 1;
+  while (2 * p <= heads) p *= 2;
+  auto slopes = power_of_two(p);
+  // Other H (unverified rule of §2.2.3): every other slope of the 2H' sequence.
+  const auto extra = power_of_two(2 * p);
+  for (size_t i = 0; i < extra.size() && static_cast<int64_t>(slopes.size()) < heads; i += 2)
+    slopes.push_back(extra[i]);
+  return slopes;
+}
+
+double SoftmaxAttentionImpl::tau() const {
+  return tau_param.defined() ? tau_param.item<double>() : tau_;
+}
+
+torch::Tensor SoftmaxAttentionImpl::scale(const torch::Tensor& scores) const {
+  return tau_param.defined() ? scores * tau_param : scores * tau_;
+}
+
+torch::Tensor SoftmaxAttentionImpl::alibi_bias(const torch::Tensor& q_pos,
+                                               const torch::Tensor& k_pos,
+                                               torch::Dtype dtype) const {
+  // -m_h (i - j), not multiplied by tau (§2.2.3), formed in float64.
+  auto dist = q_pos.to(torch::kFloat64).unsqueeze(1) - k_pos.to(torch::kFloat64).unsqueeze(0);
+  return (-slopes_.view({heads_, 1, 1}) * dist.unsqueeze(0)).to(dtype);
 }
 
 void SoftmaxAttentionImpl::check_input(const torch::Tensor& x, const char* path) const {
@@ -77,12 +122,13 @@ std::pair<int64_t, int64_t> SoftmaxAttentionImpl::rope_pair(int64_t m) const {
   return {m, m + head_dim_ / 2};
 }
 
-torch::Tensor SoftmaxAttentionImpl::rotate(const torch::Tensor& t) const {
+torch::Tensor SoftmaxAttentionImpl::rotate(const torch::Tensor& t, int64_t offset) const {
   // t: (B, H, T, n). Pair (a, b) at position s becomes rot(s theta_m) (a, b) =
   // (a cos - b sin, a sin + b cos). Angles are formed in float64, then cast.
   const int64_t T = t.size(2);
   const int64_t half = head_dim_ / 2;
-  auto angles = torch::outer(torch::arange(T, torch::kFloat64), rope_frequencies());  // (T, n/2)
+  auto angles = torch::outer(torch::arange(offset, offset + T, torch::kFloat64),
+                             rope_frequencies());  // (T, n/2)
   auto cos = angles.cos().to(t.scalar_type());
   auto sin = angles.sin().to(t.scalar_type());
   if (options_.rope_layout() == "interleaved") {
@@ -113,9 +159,23 @@ torch::Tensor SoftmaxAttentionImpl::rotation_matrices(int64_t T, torch::Dtype dt
   return R.to(dtype);
 }
 
+torch::Tensor SoftmaxAttentionImpl::masked_scores(const torch::Tensor& q,
+                                                  const torch::Tensor& k) const {
+  // alpha~ = tau Q K^T (+ ALiBi bias) with j > i masked to -inf (§2.2.1, §2.2.3, §3.2.8). Causal
+  // rows always contain the diagonal, so no row is fully masked.
+  const int64_t T = q.size(2);
+  auto scores = scale(torch::matmul(q, k.transpose(-2, -1)));  // (B, H, T, T)
+  if (position_ == "alibi") {
+    auto pos = torch::arange(T, torch::kFloat64);
+    scores = scores + alibi_bias(pos, pos, scores.scalar_type());
+  }
+  auto future =
+      torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(q.device())).triu(1);
+  return scores.masked_fill(future, -std::numeric_limits<double>::infinity());
+}
+
 torch::Tensor SoftmaxAttentionImpl::forward(const torch::Tensor& x) {
   check_input(x, "forward");
-  const int64_t T = x.size(1);
   auto q = split_heads(q_proj(x));  // (B, H, T, n)
   auto k = split_heads(k_proj(x));
   auto v = split_heads(v_proj(x));
@@ -123,19 +183,14 @@ torch::Tensor SoftmaxAttentionImpl::forward(const torch::Tensor& x) {
     q = rotate(q);
     k = rotate(k);
   }
-  // scores = tau Q K^T with j > i masked to -inf; softmax over j (§2.2.1). Causal rows always
-  // contain the diagonal, so no row is fully masked (§3.2.8).
-  auto scores = torch::matmul(q, k.transpose(-2, -1)) * tau_;  // (B, H, T, T)
-  auto future =
-      torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(1);
-  scores = scores.masked_fill(future, -std::numeric_limits<double>::infinity());
-  auto p = torch::softmax(scores, -1);
+  auto p = torch::softmax(masked_scores(q, k), -1);
   return out_proj(merge_heads(torch::matmul(p, v)));
 }
 
 torch::Tensor SoftmaxAttentionImpl::reference(const torch::Tensor& x) {
-  // KV-cache form (§1.5): each key is rotated once, k^_j = R_j k_j (A = I for NoPE), stored and
-  // never evolved; query i is rotated by R_i and attends to the cache j <= i.
+  // KV-cache form (§1.5): each key is rotated once, k^_j = R_j k_j (A = I for NoPE and ALiBi),
+  // stored and never evolved; query i is rotated by R_i and attends to the cache j <= i. ALiBi
+  // adds -m_h (i - j) to each score (never stored as a state, §1.5).
   check_input(x, "reference");
   const int64_t T = x.size(1);
   auto q = split_heads(q_proj(x));  // (B, H, T, n)
@@ -155,8 +210,12 @@ torch::Tensor SoftmaxAttentionImpl::reference(const torch::Tensor& x) {
     value_cache.push_back(v.select(2, i));
     auto K = torch::stack(key_cache, 2);    // (B, H, i+1, n)
     auto V = torch::stack(value_cache, 2);  // (B, H, i+1, n)
-    // alpha~_ij = tau q^_i . k^_j; alpha_ij = exp(alpha~_ij - max) / sum_l exp(alpha~_il - max).
-    auto s = (K * qi.unsqueeze(2)).sum(-1) * tau_;  // (B, H, i+1)
+    // alpha~_ij = tau q^_i . k^_j (- m_h (i - j)); alpha_ij = exp(alpha~_ij - max) / sum.
+    auto s = scale((K * qi.unsqueeze(2)).sum(-1));  // (B, H, i+1)
+    if (position_ == "alibi")
+      s = s + alibi_bias(torch::full({1}, double(i)), torch::arange(i + 1, torch::kFloat64),
+                         s.scalar_type())
+                  .squeeze(1);
     auto e = torch::exp(s - std::get<0>(s.max(-1, /*keepdim=*/true)).detach());
     auto alpha = e / e.sum(-1, /*keepdim=*/true);
     outputs.push_back((alpha.unsqueeze(-1) * V).sum(2));  // (B, H, n)
@@ -167,7 +226,9 @@ torch::Tensor SoftmaxAttentionImpl::reference(const torch::Tensor& x) {
 torch::Tensor SoftmaxAttentionImpl::coefficients(const torch::Tensor& x) {
   // Explicit alpha (§1.2, §1.3): alpha_ij = exp(alpha~_ij) / eta_i, eta_i = sum_{l<=i}
   // exp(alpha~_il), with alpha~_ij = tau (R_i q_i)^T (R_j k_j) (rotation form of §2.2.2; R = I
-  // for NoPE). The row max is subtracted (detached) before exp; it cancels in the ratio.
+  // for NoPE and ALiBi) - m_h (i - j) for ALiBi. The row max is subtracted (detached) before
+  // exp; it cancels in the ratio. Entries j > i are -inf before exp, so they are exactly 0 and
+  // carry no gradient (§3.4: mask the exponent first).
   check_input(x, "coefficients");
   const int64_t T = x.size(1);
   auto q = split_heads(q_proj(x));  // (B, H, T, n)
@@ -177,9 +238,127 @@ torch::Tensor SoftmaxAttentionImpl::coefficients(const torch::Tensor& x) {
     q = torch::matmul(R, q.unsqueeze(-1)).squeeze(-1);
     k = torch::matmul(R, k.unsqueeze(-1)).squeeze(-1);
   }
-  auto raw = torch::einsum("bhin,bhjn->bhij", {q, k}) * tau_;  // (B, H, T, T)
-  // Entries j > i are set to -inf before exp, so they are exactly 0 and carry no gradient
-  // (§3.4: mask the exponent first).
+  auto raw = masked_scores(q, k);
+  auto e = torch::exp(raw - std::get<0>(raw.max(-1, /*keepdim=*/true)).detach());
+  return e / e.sum(-1, /*keepdim=*/true);
+}
+
+torch::Tensor SoftmaxAttentionImpl::values(const torch::Tensor& x) {
+  check_input(x, "values");
+  return split_heads(v_proj(x));
+}
+
+torch::Tensor SoftmaxAttentionImpl::from_core(const torch::Tensor& x, const torch::Tensor& y_core) {
+  (void)x;
+  return out_proj(merge_heads(y_core));
+}
+
+core::Normalizer SoftmaxAttentionImpl::normalizers(const torch::Tensor& x) {
+  // eta_i = sum_{l<=i} exp(alpha~_il) through its logarithm LSE_i (§3.2.8), so that the DSF
+  // eigenvalue exp(LSE_{i-1} - LSE_i) never overflows (§4.2).
+  check_input(x, "normalizers");
+  auto q = split_heads(q_proj(x));
+  auto k = split_heads(k_proj(x));
+  if (rope_) {
+    q = rotate(q);
+    k = rotate(k);
+  }
+  core::Normalizer n;
+  n.log_eta = torch::logsumexp(masked_scores(q, k), -1);  // (B, H, T)
+  n.eta = torch::exp(n.log_eta);
+  return n;
+}
+
+core::LogitScale SoftmaxAttentionImpl::logit_scale(const torch::Tensor& x) {
+  check_input(x, "logit_scale");
+  const int64_t T = x.size(1);
+  auto q = split_heads(q_proj(x));
+  auto k = split_heads(k_proj(x));
+  if (rope_) {
+    q = rotate(q);
+    k = rotate(k);
+  }
+  auto future =
+      torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(1);
+  auto logits = scale(torch::matmul(q, k.transpose(-2, -1)))
+                    .masked_fill(future, -std::numeric_limits<double>::infinity());
+  return core::logit_scale(logits, q, k, tau());
+}
+
+std::vector<torch::Tensor> SoftmaxAttentionImpl::initial_state(
+    int64_t batch, const torch::TensorOptions& options) {
+  return {torch::zeros({batch, heads_, 0, head_dim_}, options),
+          torch::zeros({batch, heads_, 0, head_dim_}, options),
+          torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64))};
+}
+
+torch::Tensor SoftmaxAttentionImpl::step(std::vector<torch::Tensor>& state,
+                                         const torch::Tensor& x_t) {
+  // The KV cache of §1.5, one token: k^_t = R_t k_t is appended once and never evolved.
+  TORCH_CHECK(state.size() == 3, "SoftmaxAttention::step expects the state from initial_state()");
+  TORCH_CHECK(x_t.dim() == 2 && x_t.size(1) == d_model_, "SoftmaxAttention::step: expected x_t of ",
+              "shape (B, ", d_model_, "), got ", x_t.sizes());
+  const int64_t t = state[2].item<int64_t>();
+  auto x = x_t.unsqueeze(1);
+  auto q = split_heads(q_proj(x));  // (B, H, 1, n)
+  auto k = split_heads(k_proj(x));
+  if (rope_) {
+    q = rotate(q, t);
+    k = rotate(k, t);
+  }
+  state[0] = torch::cat({state[0], k}, 2);
+  state[1] = torch::cat({state[1], split_heads(v_proj(x))}, 2);
+  auto s = scale(torch::matmul(q, state[0].transpose(-2, -1)));  // (B, H, 1, t+1)
+  if (position_ == "alibi")
+    s = s + alibi_bias(torch::full({1}, double(t)), torch::arange(t + 1, torch::kFloat64),
+                       s.scalar_type());
+  state[2] = torch::full({}, t + 1, torch::TensorOptions().dtype(torch::kInt64));
+  auto y = torch::matmul(torch::softmax(s, -1), state[1]);  // (B, H, 1, n)
+  return out_proj(merge_heads(y)).squeeze(1);
+}
+
+torch::Tensor SoftmaxAttentionImpl::transition_matrices() const {
+  const int64_t n = head_dim_;
+  if (position_ == "alibi") {
+    // A = I_n (+) J, J = [[1, -m_h], [0, 1]] (§2.2.3).
+    auto A = torch::zeros({heads_, n + 2, n + 2}, torch::kFloat64);
+    A.narrow(1, 0, n).narrow(2, 0, n).copy_(torch::eye(n, torch::kFloat64));
+    A.select(1, n).select(1, n).fill_(1.0);
+    A.select(1, n).select(1, n + 1).copy_(-slopes_);
+    A.select(1, n + 1).select(1, n + 1).fill_(1.0);
+    return A;
+  }
+  if (rope_)  // A = R_1^T (§2.2.2)
+    return rotation_matrices(2, torch::kFloat64)[1].t().unsqueeze(0).repeat({heads_, 1, 1});
+  return torch::eye(n, torch::kFloat64).unsqueeze(0).repeat({heads_, 1, 1});
+}
+
+torch::Tensor SoftmaxAttentionImpl::coefficients_from_transition(const torch::Tensor& x) {
+  // alpha~_ij = b q~_i^T A^{i-j} k~_j (§1.2), b = tau, on the un-rotated q, k; diagonal l = i - j
+  // of the (T, T) logits uses the power A^l.
+  check_input(x, "coefficients_from_transition");
+  const int64_t B = x.size(0), T = x.size(1);
+  auto q = split_heads(q_proj(x));  // (B, H, T, n)
+  auto k = split_heads(k_proj(x));
+  if (position_ == "alibi") {
+    // q~ = (q, 1, 0), k~ = (k, 0, 1/tau): b k~ = (tau k, 0, 1) (§2.2.3, 1/tau = sqrt(n)).
+    auto ones = torch::ones({B, heads_, T, 1}, q.options());
+    auto zeros = torch::zeros({B, heads_, T, 1}, q.options());
+    auto inv_tau = tau_param.defined() ? ones / tau_param : ones / tau_;
+    q = torch::cat({q, ones, zeros}, -1);
+    k = torch::cat({k, zeros, inv_tau}, -1);
+  }
+  auto A = transition_matrices().to(x.scalar_type());  // (H, n', n')
+  auto power = torch::eye(A.size(-1), A.options()).expand_as(A);
+  auto raw = torch::zeros({B, heads_, T, T}, q.options());
+  for (int64_t l = 0; l < T; ++l) {
+    // A^l k~_j for j = 0..T-1-l, read out by q~_{j+l}.
+    auto moved = torch::einsum("hab,zhjb->zhja", {power, k.narrow(2, 0, T - l)});
+    auto s = (q.narrow(2, l, T - l) * moved).sum(-1);  // (B, H, T - l)
+    raw = raw + torch::diag_embed(s, -l, -2, -1);
+    power = torch::matmul(A, power);
+  }
+  raw = scale(raw);
   auto future =
       torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(1);
   raw = raw.masked_fill(future, -std::numeric_limits<double>::infinity());

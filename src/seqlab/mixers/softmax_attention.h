@@ -1,19 +1,29 @@
-// Multi-head causal softmax attention, NoPE or RoPE (spec/mixers.md §2.2.1, §2.2.2).
+// Multi-head causal softmax attention, NoPE, RoPE or ALiBi (spec/mixers.md §2.2.1-§2.2.3).
 //
 // Per head h (n = d/H):  q_i = W_q^h u_i + b_q,  k_j = W_k^h u_j + b_k,  v_j = W_v^h u_j + b_v,
-//   alpha~_ij = tau q_i^T Phi(i,j) k_j,  tau = n^{-1/2},  alpha_i. = softmax over j <= i,
+//   alpha~_ij = tau q_i^T Phi(i,j) k_j (+ ALiBi bias),  alpha_i. = softmax over j <= i,
 //   y = W_o concat_h(sum_j alpha_ij v_j) + b_o.
-// NoPE: A = I, Phi = I (structure identity). RoPE: A = R_1^T, Phi(i,j) = R_{j-i}, equivalently
-// the score (R_i q_i)^T (R_j k_j) with R_t = blockdiag(rot(t theta_m)), theta_m = base^{-2m/n}
-// (structure orthogonal LTI). The pair layout is `half` (m, m + n/2) or `interleaved` (2m, 2m+1).
+// tau = n^{-1/2}, or a learnable scalar initialized there (§2.2.1 option `learnable_tau`).
+// position:
+//   none   A = I, Phi = I (structure identity).
+//   rope   A = R_1^T, Phi(i,j) = R_{j-i}, equivalently the score (R_i q_i)^T (R_j k_j) with
+//          R_t = blockdiag(rot(t theta_m)), theta_m = base^{-2m/n} (structure orthogonal LTI).
+//          The pair layout is `half` (m, m + n/2) or `interleaved` (2m, 2m+1).
+//   alibi  alpha~_ij = tau q_i^T k_j - m_h (i - j), the bias not scaled by tau (§2.2.3); slopes
+//          m_h fixed (alibi_slopes()). In the framework A = I_n (+) [[1, -m_h], [0, 1]] on
+//          R^{n+2} (Jordan, LTI; reported as the orthogonal / Jordan LTI class of §3.1).
 //
 // Paths (spec/mixers.md §6.1):
 //   forward      rotate q and k elementwise (cos/sin tables), one batched matmul with a causal
-//                mask over the (B, H, T, T) scores, softmax, matmul with V (§2.2.2 "fast path").
+//                mask (and the ALiBi bias) over the (B, H, T, T) scores, softmax, matmul with V
+//                (§2.2.2, §2.2.3 "fast path").
 //   reference    the KV-cache form of §1.5: keys rotated once into the cache k^_j = R_j k_j
-//                (explicit n x n rotation matrices), then one query at a time.
+//                (explicit n x n rotation matrices), then one query at a time; ALiBi as a bias.
 //   coefficients the explicit (B, H, T, T) softmax matrix alpha (zero above the diagonal; rows sum
 //                to 1), so that forward(x) = out_proj(concat_h(alpha_h V_h)).
+//   coefficients_from_transition  alpha by the framework's own definition b q~_i^T A^{i-j} k~_j
+//                with the explicit A (§2.2.2 "Explicit path", §2.2.3 "Framework"); a test oracle.
+//   step         the KV cache one token at a time (§6.6).
 #pragma once
 #include <torch/arg.h>
 #include <torch/nn/modules/linear.h>
@@ -23,6 +33,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "seqlab/mixers/mixer.h"
 
@@ -32,8 +43,13 @@ struct SoftmaxAttentionOptions {
   SoftmaxAttentionOptions(int64_t d_model, int64_t heads) : d_model_(d_model), heads_(heads) {}
   TORCH_ARG(int64_t, d_model);
   TORCH_ARG(int64_t, heads);
-  // Rotary position embedding inside the attention (§2.2.2); false = NoPE (§2.2.1).
+  // Position information inside the attention: "none" (NoPE, §2.2.1), "rope" (§2.2.2) or
+  // "alibi" (§2.2.3).
+  TORCH_ARG(std::string, position) = "none";
+  // Backward-compatible spelling of position = "rope" (true with position "none" selects RoPE).
   TORCH_ARG(bool, rope) = false;
+  // §2.2.1 option: tau is a learnable scalar parameter "tau" initialized at n^{-1/2}.
+  TORCH_ARG(bool, learnable_tau) = false;
   // "half": pairs (m, m + n/2) (FLA default); "interleaved": pairs (2m, 2m+1) (RoFormer).
   TORCH_ARG(std::string, rope_layout) = "half";
   TORCH_ARG(double, rope_base) = 10000.0;
@@ -41,8 +57,9 @@ struct SoftmaxAttentionOptions {
 
 class SoftmaxAttentionImpl : public Mixer {
  public:
-  // Throws seqlab::UserError on d_model/heads < 1, heads not dividing d_model, an odd head
-  // dimension with rope, an unknown rope_layout or rope_base <= 0.
+  // Throws seqlab::UserError on d_model/heads < 1, heads not dividing d_model, an unknown
+  // position (or rope(true) with position alibi), an odd head dimension with rope, an unknown
+  // rope_layout or rope_base <= 0.
   explicit SoftmaxAttentionImpl(const SoftmaxAttentionOptions& options);
 
   // x: (B, T, d) -> (B, T, d).
@@ -50,16 +67,47 @@ class SoftmaxAttentionImpl : public Mixer {
   torch::Tensor reference(const torch::Tensor& x) override;
   // (B, H, T, T) alpha with alpha[b, h, i, j] = 0 for j > i.
   torch::Tensor coefficients(const torch::Tensor& x) override;
+  // Framework decomposition (mixer.h): values (B, H, T, n) = v_j per head; from_core merges the
+  // heads and applies W_o, so forward(x) == from_core(x, coefficients(x) @ values(x)).
+  torch::Tensor values(const torch::Tensor& x) override;
+  torch::Tensor from_core(const torch::Tensor& x, const torch::Tensor& y_core) override;
+  // eta_i = sum_{l<=i} exp(alpha~_il) per head, with log_eta = LSE_i (§1.2, §3.2.8, §4.2).
+  core::Normalizer normalizers(const torch::Tensor& x) override;
+  // §4.2 "logit scale" of the content logits tau q_i.k_j (rotated for RoPE; the ALiBi bias, a
+  // fixed function of i - j, is left out) over the causal entries, against tau sqrt(n Var Var).
+  core::LogitScale logit_scale(const torch::Tensor& x);
+  // KV cache step (§1.5, §6.6): state = {K^ (B, H, t, n) rotated keys, V (B, H, t, n), t}.
+  std::vector<torch::Tensor> initial_state(int64_t batch,
+                                           const torch::TensorOptions& options) override;
+  torch::Tensor step(std::vector<torch::Tensor>& state, const torch::Tensor& x_t) override;
   // KV cache: keys and values of every past token, 2 d floats per position (§6.6).
   int64_t state_size(int64_t position) const override { return 2 * d_model_ * position; }
+  // RoPE and ALiBi are the "orthogonal / Jordan, LTI" class of §3.1.
   Structure structure() const override {
-    return rope_ ? Structure::kOrthogonalLTI : Structure::kIdentity;
+    return position_ == "none" ? Structure::kIdentity : Structure::kOrthogonalLTI;
   }
+
+  // alpha (B, H, T, T) from the explicit constant A of the framework (§1.2, §1.5):
+  //   alpha~_ij = b q~_i^T A^{i-j} k~_j for j <= i, alpha_i. = softmax_j(alpha~_i.), b = tau;
+  //   none:  A = I_n, q~ = q, k~ = k;
+  //   rope:  A = R_1^T (n x n), q~ = q, k~ = k un-rotated (§2.2.2);
+  //   alibi: A = I_n (+) [[1, -m_h], [0, 1]] (n + 2), q~ = (q, 1, 0), k~ = (k, 0, 1/tau), i.e.
+  //          the impulse b k~ = (tau k, 0, 1) (§2.2.3 with tau = n^{-1/2}).
+  // Powers A^l are formed by repeated products; O(T^2 n'^2) per head. Test oracle only.
+  torch::Tensor coefficients_from_transition(const torch::Tensor& x);
+  // The constant A of each head as an explicit (H, n', n') float64 tensor (n' = n + 2 for ALiBi).
+  torch::Tensor transition_matrices() const;
 
   int64_t heads() const { return heads_; }
   int64_t head_dim() const { return head_dim_; }
-  double tau() const { return tau_; }
+  // Current temperature (the learnable parameter's value when learnable_tau).
+  double tau() const;
+  const std::string& position() const { return position_; }
   const SoftmaxAttentionOptions& options() const { return options_; }
+
+  // ALiBi slopes m_h, h = 1..H (§2.2.3): H a power of 2: m_h = 2^{-8h/H}; otherwise the slopes of
+  // H' = 2^floor(log2 H) followed by every other slope of the 2H' sequence until there are H.
+  static std::vector<double> alibi_slopes(int64_t heads);
 
   // Rotary frequency theta_m = base^{-2m/n}, m = 0..n/2-1 (§2.2.2), as a float64 (n/2) tensor.
   torch::Tensor rope_frequencies() const;
@@ -68,14 +116,25 @@ class SoftmaxAttentionImpl : public Mixer {
 
   // Projections (PyTorch Linear init, §0.3); public so tests and exporters can read them.
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
+  // Learnable temperature (0-dim), defined only with learnable_tau.
+  torch::Tensor tau_param;
 
  private:
   // (B, T, d) -> (B, H, T, n), un-rotated.
   torch::Tensor split_heads(const torch::Tensor& t) const;
   // (B, H, T, n) -> (B, T, d).
   torch::Tensor merge_heads(const torch::Tensor& t) const;
-  // Elementwise rotation of (B, H, T, n) by R_t at position t (forward path).
-  torch::Tensor rotate(const torch::Tensor& t) const;
+  // Elementwise rotation of (B, H, T, n) by R_t at position t = offset + index (forward path).
+  torch::Tensor rotate(const torch::Tensor& t, int64_t offset = 0) const;
+  // tau * scores, with the learnable tau when there is one.
+  torch::Tensor scale(const torch::Tensor& scores) const;
+  // ALiBi bias -m_h (i - j) for queries at positions q_pos (Tq) and keys at k_pos (Tk), as a
+  // (H, Tq, Tk) tensor of x's dtype; future entries (j > i) are left to the caller's mask.
+  torch::Tensor alibi_bias(const torch::Tensor& q_pos, const torch::Tensor& k_pos,
+                           torch::Dtype dtype) const;
+  // Raw scores alpha~ = tau q.k (+ ALiBi bias) of already rotated (B, H, T, n) q and k, with
+  // -inf above the diagonal: (B, H, T, T).
+  torch::Tensor masked_scores(const torch::Tensor& q, const torch::Tensor& k) const;
   // Explicit R_t for t = 0..T-1 as a (T, n, n) tensor (reference and explicit paths).
   torch::Tensor rotation_matrices(int64_t T, torch::Dtype dtype) const;
   void check_input(const torch::Tensor& x, const char* path) const;
@@ -84,8 +143,10 @@ class SoftmaxAttentionImpl : public Mixer {
   int64_t d_model_;
   int64_t heads_;
   int64_t head_dim_;
+  std::string position_;
   bool rope_;
-  double tau_;
+  double tau_;            // n^{-1/2}, the initial value of tau_param
+  torch::Tensor slopes_;  // (H) float64 ALiBi slopes
 };
 TORCH_MODULE(SoftmaxAttention);
 

@@ -8,6 +8,7 @@
 #include "seqlab/mixers/gated_mixers.h"
 #include "seqlab/mixers/lru.h"
 #include "seqlab/mixers/mamba1.h"
+#include "seqlab/mixers/normalized_attention.h"
 #include "seqlab/mixers/qlstm.h"
 #include "seqlab/mixers/rglru.h"
 #include "seqlab/mixers/s4d.h"
@@ -20,7 +21,17 @@ namespace {
 
 std::shared_ptr<Mixer> make_softmax(const ZooOptions& o) {
   return std::make_shared<SoftmaxAttentionImpl>(
-      SoftmaxAttentionOptions(o.d_model, o.heads).rope(true));
+      SoftmaxAttentionOptions(o.d_model, o.heads).position("rope"));
+}
+
+std::shared_ptr<Mixer> make_softmax_nope(const ZooOptions& o) {
+  return std::make_shared<SoftmaxAttentionImpl>(
+      SoftmaxAttentionOptions(o.d_model, o.heads).position("none"));
+}
+
+std::shared_ptr<Mixer> make_softmax_alibi(const ZooOptions& o) {
+  return std::make_shared<SoftmaxAttentionImpl>(
+      SoftmaxAttentionOptions(o.d_model, o.heads).position("alibi"));
 }
 
 // A function, not a namespace-scope vector: mixer_infos() may run during another translation
@@ -91,6 +102,22 @@ const std::vector<MixerInfo>& mixer_infos() {
        "2·state_size",
        {"recurrent", "fused CPU (complex diagonal scan)", "explicit"},
        make_lru},
+      {"softmax_nope",
+       "causal softmax attention, no position information in the mixer (§2.2.1)",
+       Structure::kIdentity,
+       "KV cache 2·d_model per position",
+       {"recurrent (KV cache)", "batched matmul", "explicit"},
+       make_softmax_nope},
+      {"softmax_alibi",
+       "causal softmax attention with ALiBi biases (§2.2.3)",
+       Structure::kOrthogonalLTI,
+       "KV cache 2·d_model per position",
+       {"recurrent (KV cache)", "batched matmul", "explicit"},
+       make_softmax_alibi},
+      {"normalized_attention",
+       "normalized attention (DSF), η_i = exp(W_η u_i + b_η) (§2.2.5; model.variant companion)",
+       Structure::kIdentity, "heads·head_dim·d_model/heads", gated_paths(),
+       [](const ZooOptions& o) { return make_normalized_attention(o); }},
   };
   return infos;
 }

@@ -24,6 +24,7 @@ struct ZooOptions {
   int64_t chunk_size = 64;  // chunk length C of the chunked path (§3.2)
   core::ScanPath path = core::ScanPath::kFused;
   bool allow_neg_eigval = false;  // DeltaNet family: β ∈ (0, 2) (§2.2.17)
+  std::string variant;            // "" = default; normalized_attention: dsf | companion (§2.2.5)
 };
 
 struct MixerInfo {

@@ -73,9 +73,17 @@ TORCH_MODULE(ZooBlock);
 class ZooModelImpl : public SequenceModel {
  public:
   ZooModelImpl(const config::ModelConfig& cfg, int64_t vocab_size, int64_t num_classes)
-      : name_(cfg.name), vocab_size_(vocab_size) {
+      : name_(cfg.name),
+        vocab_size_(vocab_size),
+        pos_encoding_(cfg.pos_encoding),
+        max_len_(cfg.max_len),
+        d_model_(cfg.d_model) {
     const auto opts = zoo_options(cfg);
     embedding = register_module("embedding", torch::nn::Embedding(vocab_size, cfg.d_model));
+    // Learned absolute positions nn.Embedding(max_len, d), N(0, 1) init (§2.2.1, §0.3).
+    if (pos_encoding_ == "learned")
+      pos_embedding =
+          register_module("pos_embedding", torch::nn::Embedding(cfg.max_len, cfg.d_model));
     blocks = register_module("blocks", torch::nn::ModuleList());
     for (int64_t l = 0; l < cfg.layers; ++l) blocks->push_back(ZooBlock(cfg, opts));
     if (cfg.norm == "layernorm")
@@ -95,16 +103,38 @@ class ZooModelImpl : public SequenceModel {
       TORCH_CHECK(lo >= 0 && hi < vocab_size_, name_, " model: token ids must be in [0, ",
                   vocab_size_, "), got range [", lo, ", ", hi, "]");
     }
-    auto x = embedding(tokens);
+    auto x = embed(tokens);
     for (const auto& block : *blocks) x = block->as<ZooBlockImpl>()->forward(x);
     return readout(apply_norm(norm, x));
+  }
+
+  // Token embedding plus the absolute position encoding of §2.2.1 (positions t = 0..T-1).
+  torch::Tensor embed(const torch::Tensor& tokens) {
+    auto x = embedding(tokens);
+    const int64_t T = tokens.size(1);
+    if (pos_encoding_ == "learned") {
+      if (T > max_len_)
+        throw UserError("sequence length " + std::to_string(T) +
+                        " exceeds model.max_len = " + std::to_string(max_len_) +
+                        " (the learned position table of model.pos_encoding = learned); raise "
+                        "model.max_len or use model.pos_encoding = sinusoidal or none");
+      x = x + pos_embedding(torch::arange(T, tokens.options()));
+    } else if (pos_encoding_ == "sinusoidal") {
+      // PE(t, 2m) = sin(t / 10000^{2m/d}), PE(t, 2m+1) = cos(t / 10000^{2m/d}), in float64.
+      auto t = torch::arange(T, torch::kFloat64).unsqueeze(1);
+      auto m2 = torch::arange(0, d_model_, 2, torch::kFloat64);
+      auto angle = t / torch::pow(10000.0, m2 / double(d_model_));  // (T, ceil(d/2))
+      auto pe = torch::stack({angle.sin(), angle.cos()}, -1).flatten(-2).narrow(-1, 0, d_model_);
+      x = x + pe.to(x.scalar_type());
+    }
+    return x;
   }
 
   std::string family() const override { return name_; }
 
   std::vector<MixerTrace> trace(const torch::Tensor& tokens) {
     std::vector<MixerTrace> out;
-    auto x = embedding(tokens);
+    auto x = embed(tokens);
     for (const auto& block : *blocks) {
       auto* b = block->as<ZooBlockImpl>();
       out.push_back({b->mixer, apply_norm(b->norm1, x)});
@@ -119,7 +149,7 @@ class ZooModelImpl : public SequenceModel {
     return out;
   }
 
-  torch::nn::Embedding embedding{nullptr};
+  torch::nn::Embedding embedding{nullptr}, pos_embedding{nullptr};
   torch::nn::ModuleList blocks{nullptr};
   std::shared_ptr<torch::nn::Module> norm;
   torch::nn::Linear readout{nullptr};
@@ -127,6 +157,9 @@ class ZooModelImpl : public SequenceModel {
  private:
   std::string name_;
   int64_t vocab_size_;
+  std::string pos_encoding_;
+  int64_t max_len_;
+  int64_t d_model_;
 };
 
 }  // namespace
@@ -142,6 +175,7 @@ mixers::ZooOptions zoo_options(const config::ModelConfig& cfg) {
   o.chunk_size = cfg.chunk_size;
   o.path = core::scan_path_from_name(cfg.scan_path);
   o.allow_neg_eigval = cfg.allow_neg_eigval;
+  o.variant = cfg.variant;
   return o;
 }
 
@@ -154,6 +188,13 @@ std::shared_ptr<SequenceModel> make_zoo_model(const config::ModelConfig& cfg, in
                     "' is not valid (one of: mlp, glu, none)");
   if (cfg.norm != "rmsnorm" && cfg.norm != "layernorm")
     throw UserError("model.norm = '" + cfg.norm + "' is not valid (one of: rmsnorm, layernorm)");
+  if (cfg.pos_encoding != "none" && cfg.pos_encoding != "learned" &&
+      cfg.pos_encoding != "sinusoidal")
+    throw UserError("model.pos_encoding = '" + cfg.pos_encoding +
+                    "' is not valid (one of: none, learned, sinusoidal)");
+  if (cfg.pos_encoding == "learned" && cfg.max_len < 1)
+    throw UserError("model.max_len = " + std::to_string(cfg.max_len) +
+                    " must be >= 1 with model.pos_encoding = learned");
   if (vocab_size < 1 || num_classes < 1)
     throw UserError(cfg.name + " model: vocab_size and num_classes must be >= 1");
   return std::make_shared<ZooModelImpl>(cfg, vocab_size, num_classes);

@@ -1,6 +1,7 @@
 // A backbone around any zoo mixer (spec/mixers.md §5.1-§5.2): model.name is the mixer.
 //
-//   x = Embedding(vocab, d)(tokens)
+//   x = Embedding(vocab, d)(tokens) (+ PE: model.pos_encoding none | learned | sinusoidal, §2.2.1;
+//       learned = Embedding(max_len, d) "pos_embedding", a longer sequence is a UserError)
 //   for each of `layers` pre-norm residual blocks (§5.1):
 //     x += Mixer(Norm(x))                       the zoo mixer (mixers/zoo.h)
 //     x += ChannelMixer(Norm(x))                mlp: fc2(GELU(fc1 x)), hidden mlp_ratio·d;
