@@ -169,6 +169,13 @@ eval: {max_length: 20, length_stride: 10, samples_per_length: 8, id_max_length: 
   EXPECT_TRUE(fs::exists(dir_ / "fresh" / "maps" / "layer0_system0.svg"));
   expect_clean_error("inspect " + out + " --input \"0 7\"", "not a token id in [0, 3)");
   expect_clean_error("inspect regular/parity_check_sdssm --length 4", "not a zoo model");
+  // A baseline outside the framework (§2.3) has no coefficients and no maps, but inspects.
+  r = run("inspect zoo/parity_check_gru --length 4 --threads 1 --out " + (dir_ / "gru").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("not in framework"), std::string::npos) << r.out;
+  const auto gru = nlohmann::json::parse(std::ifstream(dir_ / "gru" / "inspect.json"));
+  EXPECT_TRUE(gru["layers"][0]["coefficients"].is_null());
+  EXPECT_TRUE(gru["layers"][0]["maps"].empty());
 }
 
 TEST_F(Cli, ListMixersShowsStructureStateAndPaths) {

@@ -171,9 +171,16 @@ void add_inspect(CLI::App& app) {
       } catch (const std::logic_error&) {
         has_diag = false;  // e.g. softmax attention: A = I / RoPE, no per-step transitions
       }
-      auto M = mixer.coefficients(x);  // (1, S, T, T)
+      torch::Tensor M;  // (1, S, T, T)
+      try {
+        M = mixer.coefficients(x);
+      } catch (const std::logic_error&) {
+        // Baselines outside the framework (§2.3, §6.1): no coefficients, no maps.
+        M = torch::zeros({1, 0, x.size(1), x.size(1)}, x.options());
+      }
+      const bool has_coef = M.size(1) > 0;
       const auto stats = core::coefficient_stats(M);
-      layer["coefficients"] = coefficient_json(stats);
+      layer["coefficients"] = has_coef ? coefficient_json(stats) : nlohmann::json();
       layer["maps"] = nlohmann::json::array();
       const int64_t S = M.size(1);
       for (int64_t s = 0; s < std::min<int64_t>(S, o->max_maps); ++s) {
@@ -201,9 +208,10 @@ void add_inspect(CLI::App& app) {
         std::snprintf(ex, sizeof ex, "%lld", static_cast<long long>(d.expansive_steps));
         std::snprintf(tr, sizeof tr, "%lld", static_cast<long long>(d.nonnormal_transient_steps));
       }
-      std::printf("%-5zu %-22s %-20s %-20s %-22s %-8s %-8s %.3f\n", l,
-                  mixers::structure_name(mixer.structure()), rho, norm, hor, ex, tr,
-                  stats.mass.median);
+      char mass[32] = "-";
+      if (has_coef) std::snprintf(mass, sizeof mass, "%.3f", stats.mass.median);
+      std::printf("%-5zu %-22s %-20s %-20s %-22s %-8s %-8s %s\n", l,
+                  mixers::structure_name(mixer.structure()), rho, norm, hor, ex, tr, mass);
     }
     write_file_atomic((fs::path(out) / "inspect.json").string(), doc.dump(2) + "\n");
     std::printf("-> %s/inspect.json, %s/maps/\n", out.c_str(), out.c_str());

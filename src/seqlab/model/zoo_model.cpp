@@ -142,6 +142,9 @@ mixers::ZooOptions zoo_options(const config::ModelConfig& cfg) {
   o.chunk_size = cfg.chunk_size;
   o.path = core::scan_path_from_name(cfg.scan_path);
   o.allow_neg_eigval = cfg.allow_neg_eigval;
+  o.dict_size = cfg.dict_size;
+  o.lp = cfg.lp;
+  o.scale_eigv = cfg.scale_eigv;
   return o;
 }
 
