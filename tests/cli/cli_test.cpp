@@ -187,6 +187,13 @@ model: {name: normalized_attention, d_model: 8, heads: 2, layers: 1, pos_encodin
   EXPECT_EQ(binned, norm["dsf_eigenvalue_steps"].get<int64_t>());
   EXPECT_EQ(binned, 2 * 7);
   EXPECT_GT(norm["eta"]["min"].get<double>(), 0.0);
+  // A baseline outside the framework (§2.3) has no coefficients and no maps, but inspects.
+  r = run("inspect zoo/parity_check_gru --length 4 --threads 1 --out " + (dir_ / "gru").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("not in framework"), std::string::npos) << r.out;
+  const auto gru = nlohmann::json::parse(std::ifstream(dir_ / "gru" / "inspect.json"));
+  EXPECT_TRUE(gru["layers"][0]["coefficients"].is_null());
+  EXPECT_TRUE(gru["layers"][0]["maps"].empty());
 }
 
 TEST_F(Cli, ListMixersShowsStructureStateAndPaths) {

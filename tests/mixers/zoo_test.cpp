@@ -2,7 +2,8 @@
 // sizes: forward (fused and chunked, with a chunk size that does not divide T) == reference ==
 // from_core(coefficients @ values), forward and backward, fp64 and fp32; finite differences in
 // double through the fast path for every parameter; step() over a sequence == forward;
-// causality; state_size() and structure() are reported; unknown names are rejected.
+// causality; state_size() and structure() are reported; unknown names are rejected. Baselines
+// outside the framework (structure kNotInFramework) skip only the explicit path, which must raise.
 #include "seqlab/mixers/zoo.h"
 
 #include <gtest/gtest.h>
@@ -98,6 +99,11 @@ TEST_P(ZooContract, PathsAgreeForwardAndBackwardFp64) {
     EXPECT_TRUE(close(g_chunked[i], g_ref[i], 1e-10, 1e-11, name + " chunked d" + names[i]));
   }
 
+  // Baselines outside the framework (§2.3, §6.1) have F and R only: coefficients() raises.
+  if (fused->structure() == Structure::kNotInFramework) {
+    EXPECT_THROW(fused->coefficients(x), std::logic_error) << name;
+    EXPECT_FALSE(in_framework_decomposition(*fused, x)) << name;
+  }
   if (in_framework_decomposition(*fused, x)) {
     auto M = fused->coefficients(x);
     auto explicit_y = fused->from_core(x, torch::matmul(M, fused->values(x)));
@@ -174,7 +180,11 @@ TEST_P(ZooContract, CausalPerturbingOneStepLeavesEarlierOutputs) {
 TEST_P(ZooContract, ReportsStructureAndStateSize) {
   const auto name = GetParam();
   auto m = build(name, core::ScanPath::kFused, torch::kFloat32);
-  EXPECT_GT(m->state_size(10), 0) << name;
+  // Only a mixer without time mixing (the MLP baseline, outside the framework) carries no state.
+  EXPECT_GE(m->state_size(10), 0) << name;
+  if (m->state_size(10) == 0) {
+    EXPECT_EQ(m->structure(), Structure::kNotInFramework) << name;
+  }
   bool found = false;
   for (const auto& info : mixer_infos())
     if (info.name == name) {

@@ -212,9 +212,16 @@ void add_inspect(CLI::App& app) {
         layer["logit_scale"] = {
             {"entries", ls.entries}, {"std", ls.std}, {"predicted_std", ls.predicted_std}};
       }
-      auto M = mixer.coefficients(x);  // (1, S, T, T)
+      torch::Tensor M;  // (1, S, T, T)
+      try {
+        M = mixer.coefficients(x);
+      } catch (const std::logic_error&) {
+        // Baselines outside the framework (§2.3, §6.1): no coefficients, no maps.
+        M = torch::zeros({1, 0, x.size(1), x.size(1)}, x.options());
+      }
+      const bool has_coef = M.size(1) > 0;
       const auto stats = core::coefficient_stats(M);
-      layer["coefficients"] = coefficient_json(stats);
+      layer["coefficients"] = has_coef ? coefficient_json(stats) : nlohmann::json();
       layer["maps"] = nlohmann::json::array();
       const int64_t S = M.size(1);
       for (int64_t s = 0; s < std::min<int64_t>(S, o->max_maps); ++s) {
@@ -242,9 +249,11 @@ void add_inspect(CLI::App& app) {
         std::snprintf(ex, sizeof ex, "%lld", static_cast<long long>(d.expansive_steps));
         std::snprintf(tr, sizeof tr, "%lld", static_cast<long long>(d.nonnormal_transient_steps));
       }
-      std::printf("%-5zu %-22s %-20s %-20s %-22s %-8s %-8s %-10.3f %-10s %-10s\n", l,
-                  mixers::structure_name(mixer.structure()), rho, norm, hor, ex, tr,
-                  stats.mass.median, eta_min, above);
+      char mass[32] = "-";
+      if (has_coef) std::snprintf(mass, sizeof mass, "%.3f", stats.mass.median);
+      std::printf("%-5zu %-22s %-20s %-20s %-22s %-8s %-8s %-10s %-10s %-10s\n", l,
+                  mixers::structure_name(mixer.structure()), rho, norm, hor, ex, tr, mass, eta_min,
+                  above);
     }
     write_file_atomic((fs::path(out) / "inspect.json").string(), doc.dump(2) + "\n");
     std::printf("-> %s/inspect.json, %s/maps/\n", out.c_str(), out.c_str());

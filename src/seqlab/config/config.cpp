@@ -161,7 +161,8 @@ const std::vector<std::string> kZoo = {
     "softmax_attention", "linear_attention", "retnet", "mamba2", "gla",  "hgrn2", "mlstm",
     "deltanet",          "gated_deltanet",   "mamba1", "rglru",  "qlstm",
     "dlr",               "s4d",              "dss",    "lru",
-    "softmax_nope",      "softmax_alibi",    "normalized_attention"};
+    "softmax_nope",      "softmax_alibi",    "normalized_attention",
+    "gru", "elman", "elman_relu", "lstm_block", "mlp", "sdssm_block", "complex_diagonal_block"};
 // clang-format on
 std::vector<std::string> with_zoo(std::vector<std::string> names) {
   names.insert(names.end(), kZoo.begin(), kZoo.end());
@@ -188,9 +189,9 @@ const std::vector<Field>& schema() {
     v.push_back(int_field("model", "state_size", SEQLAB_FIELD_ACCESS(model.state_size), 1, 4096,
                           "SSM state size N", with_zoo({"sdssm", "complex_diagonal"})));
     v.push_back(int_field("model", "dict_size", SEQLAB_FIELD_ACCESS(model.dict_size), 1, 256,
-                          "SD-SSM dictionary size K", {"sdssm"}));
+                          "SD-SSM dictionary size K", {"sdssm", "sdssm_block"}));
     v.push_back(float_field("model", "lp", SEQLAB_FIELD_ACCESS(model.lp), 1.0, 16.0,
-                            "SD-SSM column-normalization exponent p", {"sdssm"}));
+                            "SD-SSM column-normalization exponent p", {"sdssm", "sdssm_block"}));
     v.push_back(string_field("model", "readout", SEQLAB_FIELD_ACCESS(model.readout),
                              {"linear", "mlp", "nonlinear"},
                              "readout head (sdssm: linear|mlp; complex_diagonal: linear|nonlinear)",
@@ -206,7 +207,8 @@ const std::vector<Field>& schema() {
                            "complex diagonal: input matrix B (false = initial state only)",
                            {"complex_diagonal"}));
     v.push_back(float_field("model", "scale_eigv", SEQLAB_FIELD_ACCESS(model.scale_eigv), 0.0, 10.0,
-                            "complex diagonal: eigenvalue scale s", {"complex_diagonal"}));
+                            "complex diagonal: eigenvalue scale s",
+                            {"complex_diagonal", "complex_diagonal_block"}));
     v.push_back(int_field("model", "hidden_size", SEQLAB_FIELD_ACCESS(model.hidden_size), 1, 65536,
                           "LSTM hidden size", {"lstm"}));
     v.push_back(int_field("model", "d_model", SEQLAB_FIELD_ACCESS(model.d_model), 1, 65536,
@@ -222,7 +224,7 @@ const std::vector<Field>& schema() {
     v.push_back(int_field("model", "head_dim", SEQLAB_FIELD_ACCESS(model.head_dim), 0, 4096,
                           "key dimension per head (0 = mixer default)", kZoo));
     v.push_back(int_field("model", "expand", SEQLAB_FIELD_ACCESS(model.expand), 1, 16,
-                          "inner width / d_model (Mamba, qLSTM)", kZoo));
+                          "inner width / d_model (Mamba, qLSTM, mlp)", kZoo));
     v.push_back(int_field("model", "conv_size", SEQLAB_FIELD_ACCESS(model.conv_size), 0, 64,
                           "short causal convolution kernel (0 = none)", kZoo));
     v.push_back(int_field("model", "chunk_size", SEQLAB_FIELD_ACCESS(model.chunk_size), 1, 65536,

@@ -3,15 +3,21 @@
 // schema agree (tests/model/zoo_model_test.cpp checks the config's list).
 #include "seqlab/mixers/zoo.h"
 
+#include "seqlab/mixers/complex_diagonal_block.h"
 #include "seqlab/mixers/deltanet.h"
 #include "seqlab/mixers/dlr.h"
+#include "seqlab/mixers/elman.h"
 #include "seqlab/mixers/gated_mixers.h"
+#include "seqlab/mixers/gru.h"
 #include "seqlab/mixers/lru.h"
+#include "seqlab/mixers/lstm.h"
 #include "seqlab/mixers/mamba1.h"
+#include "seqlab/mixers/mlp.h"
 #include "seqlab/mixers/normalized_attention.h"
 #include "seqlab/mixers/qlstm.h"
 #include "seqlab/mixers/rglru.h"
 #include "seqlab/mixers/s4d.h"
+#include "seqlab/mixers/sdssm_block.h"
 #include "seqlab/mixers/softmax_attention.h"
 #include "seqlab/util/error.h"
 
@@ -32,6 +38,23 @@ std::shared_ptr<Mixer> make_softmax_nope(const ZooOptions& o) {
 std::shared_ptr<Mixer> make_softmax_alibi(const ZooOptions& o) {
   return std::make_shared<SoftmaxAttentionImpl>(
       SoftmaxAttentionOptions(o.d_model, o.heads).position("alibi"));
+}
+
+// Baselines outside the framework (§2.3): hidden width = d_model (the residual width).
+std::shared_ptr<Mixer> make_gru(const ZooOptions& o) {
+  return std::make_shared<GRUMixerImpl>(o.d_model, o.d_model);
+}
+std::shared_ptr<Mixer> make_elman(const ZooOptions& o) {
+  return std::make_shared<ElmanMixerImpl>(o.d_model, o.d_model, /*relu=*/false);
+}
+std::shared_ptr<Mixer> make_elman_relu(const ZooOptions& o) {
+  return std::make_shared<ElmanMixerImpl>(o.d_model, o.d_model, /*relu=*/true);
+}
+std::shared_ptr<Mixer> make_lstm_block(const ZooOptions& o) {
+  return std::make_shared<LSTMMixerImpl>(o.d_model, o.d_model);
+}
+std::shared_ptr<Mixer> make_mlp(const ZooOptions& o) {
+  return std::make_shared<MLPMixerImpl>(o.d_model, o.expand * o.d_model);
 }
 
 // A function, not a namespace-scope vector: mixer_infos() may run during another translation
@@ -118,6 +141,53 @@ const std::vector<MixerInfo>& mixer_infos() {
        "normalized attention (DSF), η_i = exp(W_η u_i + b_η) (§2.2.5; model.variant companion)",
        Structure::kIdentity, "heads·head_dim·d_model/heads", gated_paths(),
        [](const ZooOptions& o) { return make_normalized_attention(o); }},
+      // Baselines outside the framework (§2.3): F (ATen) and R only. The LSTM is "lstm_block"
+      // because "lstm" is the top-level SD-SSM-paper LSTM model (model/lstm_model.h).
+      {"gru",
+       "GRU, PyTorch nn.GRU semantics, hidden = d_model (§2.3; not in framework)",
+       Structure::kNotInFramework,
+       "d_model",
+       {"recurrent", "ATen GRU"},
+       make_gru},
+      {"elman",
+       "Elman RNN, tanh, PyTorch nn.RNN semantics, hidden = d_model (§2.3; not in framework)",
+       Structure::kNotInFramework,
+       "d_model",
+       {"recurrent", "ATen RNN"},
+       make_elman},
+      {"elman_relu",
+       "Elman RNN, relu, PyTorch nn.RNN semantics, hidden = d_model (§2.3; not in framework)",
+       Structure::kNotInFramework,
+       "d_model",
+       {"recurrent", "ATen RNN"},
+       make_elman_relu},
+      {"lstm_block",
+       "LSTM, PyTorch nn.LSTM semantics, hidden = d_model (§2.3; not in framework)",
+       Structure::kNotInFramework,
+       "2·d_model",
+       {"recurrent", "ATen LSTM"},
+       make_lstm_block},
+      {"mlp",
+       "position-wise MLP fc2(GELU(fc1 x)), hidden expand·d_model: no time mixing (§2.3)",
+       Structure::kNotInFramework,
+       "0",
+       {"position-wise"},
+       make_mlp},
+      // The SD-SSM paper's models as zoo mixers on width d_model; "sdssm" and "complex_diagonal"
+      // are the top-level published models (model/sdssm_model.h, model/complex_diagonal_model.h).
+      {"sdssm_block",
+       "SD-SSM, colnorm_p of a softmax-mixed dense dictionary, LayerNorm + Linear readout "
+       "(§2.2.20)",
+       Structure::kDense,
+       "state_size",
+       {"recurrent", "fused CPU", "explicit"},
+       make_sdssm_block},
+      {"complex_diagonal_block",
+       "selective complex-diagonal SSM with B, |λ| = 1, linear readout of [Re, Im] (§2.2.21)",
+       Structure::kComplexDiagonal,
+       "2·state_size",
+       {"recurrent", "fused CPU", "explicit"},
+       make_complex_diagonal_block},
   };
   return infos;
 }

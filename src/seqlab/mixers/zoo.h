@@ -25,6 +25,9 @@ struct ZooOptions {
   core::ScanPath path = core::ScanPath::kFused;
   bool allow_neg_eigval = false;  // DeltaNet family: β ∈ (0, 2) (§2.2.17)
   std::string variant;            // "" = default; normalized_attention: dsf | companion (§2.2.5)
+  int64_t dict_size = 8;          // SD-SSM dictionary size K (§2.2.20)
+  double lp = 1.2;                // SD-SSM column-normalization exponent p (§2.2.20)
+  double scale_eigv = 1.0;        // complex diagonal: eigenvalue scale s (§2.2.21)
 };
 
 struct MixerInfo {

@@ -176,6 +176,9 @@ mixers::ZooOptions zoo_options(const config::ModelConfig& cfg) {
   o.path = core::scan_path_from_name(cfg.scan_path);
   o.allow_neg_eigval = cfg.allow_neg_eigval;
   o.variant = cfg.variant;
+  o.dict_size = cfg.dict_size;
+  o.lp = cfg.lp;
+  o.scale_eigv = cfg.scale_eigv;
   return o;
 }
 
