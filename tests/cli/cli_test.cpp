@@ -12,7 +12,7 @@
 
 namespace fs = std::filesystem;
 
-namespace {
+namespace cli_test {
 
 struct Result {
   int code = -1;
@@ -204,4 +204,4 @@ TEST_F(Cli, ListMixersShowsStructureStateAndPaths) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s;
 }
 
-}  // namespace
+}  // namespace cli_test

@@ -5,7 +5,7 @@
 #include "seqlab/util/error.h"
 
 namespace seqlab::config {
-namespace {
+namespace config_test {
 
 // Runs f and returns the UserError message ("" if nothing was thrown).
 template <typename F>
@@ -154,5 +154,5 @@ TEST(Config, DescribeKeysCoversEverySection) {
   EXPECT_TRUE(has("eval.ood_from"));
 }
 
-}  // namespace
+}  // namespace config_test
 }  // namespace seqlab::config

@@ -22,7 +22,7 @@
 #include "seqlab/util/error.h"
 
 namespace seqlab::core {
-namespace {
+namespace channel_scan_test {
 
 using torch::Tensor;
 
@@ -525,5 +525,5 @@ TEST(ChannelScan, KernelExpMatchesStdExp) {
   check_kernel_exp<double>(torch::kFloat64, -700.0, 700.0, 1e-15);
 }
 
-}  // namespace
+}  // namespace channel_scan_test
 }  // namespace seqlab::core

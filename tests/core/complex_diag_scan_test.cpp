@@ -17,7 +17,7 @@
 #include "../common/testing.h"
 
 namespace seqlab::core {
-namespace {
+namespace complex_diag_scan_test {
 
 // x_t = λ_t ⊙ x_{t−1} + u_t written out with real and imaginary parts, one LibTorch op per term.
 torch::Tensor reference_scan(const torch::Tensor& lambda, const torch::Tensor& u,
@@ -252,5 +252,5 @@ TEST(ComplexDiagScan, RejectsBadShapesWithClearMessages) {
   expect_error([&] { complex_diag_scan(lambda.to(torch::kInt32), {}, {}); }, "float32 or float64");
 }
 
-}  // namespace
+}  // namespace complex_diag_scan_test
 }  // namespace seqlab::core

@@ -20,7 +20,7 @@
 #include "../common/testing.h"
 
 namespace seqlab::core {
-namespace {
+namespace delta_scan_test {
 
 const char* const kInputNames[] = {"q", "k", "v", "beta", "log_a", "s0"};
 
@@ -410,5 +410,5 @@ TEST_F(DeltaScan, EmptyLength) {
   }
 }
 
-}  // namespace
+}  // namespace delta_scan_test
 }  // namespace seqlab::core

@@ -20,7 +20,7 @@
 #include "../common/testing.h"
 
 namespace seqlab::core {
-namespace {
+namespace dense_scan_test {
 
 // x_t = A_{idx_t} x_{t−1} + u_t, one batched mat-vec per step. The gather and the per-step
 // views are taken once (unbind), so the backward does not build a full-size zero per step.
@@ -280,5 +280,5 @@ TEST(DenseScan, RejectsBadInputsWithClearMessages) {
   expect_error([&] { dense_scan(a, bad, u); }, "is outside");
 }
 
-}  // namespace
+}  // namespace dense_scan_test
 }  // namespace seqlab::core

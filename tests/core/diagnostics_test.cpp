@@ -12,7 +12,7 @@
 #include <vector>
 
 namespace seqlab::core {
-namespace {
+namespace diagnostics_test {
 
 TEST(Diagnostics, ConstantScalarGateHasHorizonOneOverOneMinusA) {
   Transition tr;
@@ -165,5 +165,5 @@ TEST(LogitScale, StdOfCausalEntriesAndThePrediction) {
   EXPECT_NEAR(s.predicted_std, std::sqrt(2.0), 1e-15);
 }
 
-}  // namespace
+}  // namespace diagnostics_test
 }  // namespace seqlab::core

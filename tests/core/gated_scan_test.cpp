@@ -15,7 +15,7 @@
 #include "../common/testing.h"
 
 namespace seqlab::core {
-namespace {
+namespace gated_scan_test {
 
 using seqlab::testing::close;
 
@@ -244,5 +244,5 @@ TEST(GatedScan, RejectsBadShapesWithTheExpectedShape) {
   EXPECT_THROW(gated_scan_chunked(q, q, v, {}, {}, 0), c10::Error);
 }
 
-}  // namespace
+}  // namespace gated_scan_test
 }  // namespace seqlab::core

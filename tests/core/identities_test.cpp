@@ -14,7 +14,7 @@
 #include "seqlab/core/dense_scan.h"
 
 namespace seqlab::core {
-namespace {
+namespace identities_test {
 
 using seqlab::testing::close;
 using torch::Tensor;
@@ -95,5 +95,5 @@ TEST(Identities, PolynomialReadoutEqualsLinearReadoutOfTheLiftedState) {
   EXPECT_GT((y_bad - y_direct).abs().max().item<double>(), 1e-3);
 }
 
-}  // namespace
+}  // namespace identities_test
 }  // namespace seqlab::core

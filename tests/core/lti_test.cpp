@@ -21,7 +21,7 @@
 #include "seqlab/util/error.h"
 
 namespace seqlab::core {
-namespace {
+namespace lti_test {
 
 using seqlab::testing::close;
 
@@ -337,5 +337,5 @@ TEST(LtiConv, BadShapesAreRejected) {
   EXPECT_EQ(kernel_to_real_from_name("real-prod"), KernelToReal::kRealProd);
 }
 
-}  // namespace
+}  // namespace lti_test
 }  // namespace seqlab::core

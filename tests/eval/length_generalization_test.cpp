@@ -4,7 +4,7 @@
 #include <torch/torch.h>
 
 namespace seqlab::eval {
-namespace {
+namespace length_generalization_test {
 
 // Exact parity automaton as a SequenceModel: logits favour (prefix sum mod 2) at every position,
 // ignoring the query token (id 2).
@@ -81,5 +81,5 @@ TEST(LengthGeneralization, ConstantModelIsNearChanceAndDeterministic) {
   EXPECT_NE(r1.accuracy, r3.accuracy);
 }
 
-}  // namespace
+}  // namespace length_generalization_test
 }  // namespace seqlab::eval

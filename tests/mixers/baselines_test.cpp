@@ -24,7 +24,7 @@
 #include "seqlab/util/error.h"
 
 namespace seqlab::mixers {
-namespace {
+namespace baselines_test {
 
 namespace contract = seqlab::testing::contract;
 
@@ -242,5 +242,5 @@ TEST(Baselines, OutsideFrameworkStateSizeAndErrors) {
   EXPECT_THROW(MLPMixer(0, 3), seqlab::UserError);
 }
 
-}  // namespace
+}  // namespace baselines_test
 }  // namespace seqlab::mixers

@@ -18,7 +18,7 @@
 #include "../common/testing.h"
 
 namespace seqlab::mixers {
-namespace {
+namespace complex_diagonal_test {
 
 ComplexDiagonalSSM make_mixer(int64_t D, int64_t N, bool with_b, double scale,
                               torch::ScalarType dtype, uint64_t seed) {
@@ -369,5 +369,5 @@ TEST(ComplexDiagonal, InitializationBoundsAndInterface) {
   }
 }
 
-}  // namespace
+}  // namespace complex_diagonal_test
 }  // namespace seqlab::mixers

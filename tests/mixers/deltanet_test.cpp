@@ -19,7 +19,7 @@
 #include "seqlab/util/error.h"
 
 namespace seqlab::mixers {
-namespace {
+namespace deltanet_test {
 
 struct Tol {
   double rtol, atol;
@@ -287,5 +287,5 @@ TEST_F(DeltaNet, BadOptionsAreUserErrorsNamingTheOption) {
   expect_error(o, "chunk_size must be >= 1");
 }
 
-}  // namespace
+}  // namespace deltanet_test
 }  // namespace seqlab::mixers

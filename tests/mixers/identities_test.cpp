@@ -26,7 +26,7 @@
 #include "seqlab/mixers/zoo.h"
 
 namespace seqlab::mixers {
-namespace {
+namespace identities_test {
 
 using seqlab::testing::close;
 using torch::Tensor;
@@ -375,5 +375,5 @@ TEST(Identities, RetNetGroupNormCancelsThePerRowNormalizations) {
   EXPECT_GT((gn_col - gn1).abs().max().item<double>(), 1e-3);
 }
 
-}  // namespace
+}  // namespace identities_test
 }  // namespace seqlab::mixers

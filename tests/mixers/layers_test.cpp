@@ -8,7 +8,7 @@
 #include "../common/testing.h"
 
 namespace seqlab::mixers {
-namespace {
+namespace layers_test {
 
 TEST(ShortConv, EqualsLeftPaddedDepthwiseConv1d) {
   for (bool bias : {false, true})
@@ -41,5 +41,5 @@ TEST(Layers, L2normAndSoftplusInverse) {
   EXPECT_TRUE(torch::allclose(torch::softplus(softplus_inverse(y)), y, 1e-12, 1e-15));
 }
 
-}  // namespace
+}  // namespace layers_test
 }  // namespace seqlab::mixers

@@ -15,7 +15,7 @@
 #include "seqlab/util/error.h"
 
 namespace seqlab::mixers {
-namespace {
+namespace lstm_test {
 
 using seqlab::testing::close;
 using seqlab::testing::contract_loss;
@@ -165,5 +165,5 @@ TEST(LSTMMixer, OutsideFrameworkStateSizeAndErrors) {
   EXPECT_THROW(lstm->forward(torch::randn({1, 2, 4})), c10::Error);
 }
 
-}  // namespace
+}  // namespace lstm_test
 }  // namespace seqlab::mixers

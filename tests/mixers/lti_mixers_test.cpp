@@ -24,7 +24,7 @@
 #include "seqlab/util/error.h"
 
 namespace seqlab::mixers {
-namespace {
+namespace lti_mixers_test {
 
 using torch::Tensor;
 using namespace seqlab::testing::contract;  // tolerances, paths and run_path (§6.1-§6.4)
@@ -413,5 +413,5 @@ TEST(LtiOptions, BadOptionsAreUserErrors) {
   EXPECT_THROW(make_mixer("lru", z), UserError);
 }
 
-}  // namespace
+}  // namespace lti_mixers_test
 }  // namespace seqlab::mixers

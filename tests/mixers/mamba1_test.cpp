@@ -20,7 +20,7 @@
 #include "seqlab/util/error.h"
 
 namespace seqlab::mixers {
-namespace {
+namespace mamba1_test {
 
 using torch::Tensor;
 using namespace seqlab::testing::contract;  // tolerances, paths and run_path (§6.1-§6.4)
@@ -232,5 +232,5 @@ TEST(Mamba1, BadOptionsNameTheOption) {
   EXPECT_TRUE(torch::equal(m->forward(u), m->reference(u)));  // path = reference
 }
 
-}  // namespace
+}  // namespace mamba1_test
 }  // namespace seqlab::mixers

@@ -25,7 +25,7 @@
 #include "seqlab/util/error.h"
 
 namespace seqlab::mixers {
-namespace {
+namespace normalized_attention_test {
 
 using torch::Tensor;
 using namespace seqlab::testing::contract;  // tolerances, paths and run_path (§6.1-§6.4)
@@ -321,5 +321,5 @@ TEST(NormalizedAttention, ZooVariantSwitchAndBadOptions) {
   EXPECT_THROW(make_normalized_attention(small(10, 3), NormalizedAttentionOptions{}), UserError);
 }
 
-}  // namespace
+}  // namespace normalized_attention_test
 }  // namespace seqlab::mixers

@@ -18,7 +18,7 @@
 #include "seqlab/mixers/zoo.h"
 
 namespace seqlab::mixers {
-namespace {
+namespace normalizers_test {
 
 using seqlab::testing::close;
 using torch::Tensor;
@@ -152,5 +152,5 @@ TEST(Normalizers, MixersWithoutANormalizerThrow) {
   }
 }
 
-}  // namespace
+}  // namespace normalizers_test
 }  // namespace seqlab::mixers

@@ -21,7 +21,7 @@
 #include "seqlab/util/error.h"
 
 namespace seqlab::mixers {
-namespace {
+namespace rglru_test {
 
 using torch::Tensor;
 using namespace seqlab::testing::contract;  // tolerances, paths and run_path (§6.1-§6.4)
@@ -230,5 +230,5 @@ TEST(RGLRU, BadOptionsNameTheOption) {
   EXPECT_TRUE(torch::equal(m->forward(u), m->reference(u)));  // path = reference
 }
 
-}  // namespace
+}  // namespace rglru_test
 }  // namespace seqlab::mixers

@@ -18,7 +18,7 @@
 #include "../common/testing.h"
 
 namespace seqlab::mixers {
-namespace {
+namespace sdssm_test {
 
 SDSSM make_mixer(int64_t D, int64_t N, int64_t K, double p, torch::ScalarType dtype,
                  uint64_t seed) {
@@ -351,5 +351,5 @@ TEST(SDSSM, RejectsBadOptionsAndInputs) {
   }
 }
 
-}  // namespace
+}  // namespace sdssm_test
 }  // namespace seqlab::mixers

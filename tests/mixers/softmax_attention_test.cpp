@@ -19,7 +19,7 @@
 #include "seqlab/util/error.h"
 
 namespace seqlab::mixers {
-namespace {
+namespace softmax_attention_test {
 
 using seqlab::testing::close;
 using seqlab::testing::contract_loss;
@@ -567,5 +567,5 @@ TEST(SoftmaxAttention, InvalidOptionsThrowUserError) {
   EXPECT_THROW(attn->forward(torch::randn({2, 3, 7})), c10::Error);
 }
 
-}  // namespace
+}  // namespace softmax_attention_test
 }  // namespace seqlab::mixers

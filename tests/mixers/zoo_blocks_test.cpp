@@ -16,7 +16,7 @@
 #include "seqlab/util/error.h"
 
 namespace seqlab::mixers {
-namespace {
+namespace zoo_blocks_test {
 
 namespace contract = seqlab::testing::contract;
 
@@ -119,5 +119,5 @@ TEST(ZooBlocks, BadOptionsAreUserErrors) {
   EXPECT_THROW(make_mixer("sdssm_block", o), UserError);
 }
 
-}  // namespace
+}  // namespace zoo_blocks_test
 }  // namespace seqlab::mixers

@@ -17,7 +17,7 @@
 #include "seqlab/util/error.h"
 
 namespace seqlab::mixers {
-namespace {
+namespace zoo_test {
 
 using seqlab::testing::close;
 
@@ -217,11 +217,11 @@ TEST(Zoo, BadHeadCountIsAUserError) {
   EXPECT_THROW(make_mixer("linear_attention", o), UserError);
 }
 
-}  // namespace
+}  // namespace zoo_test
 }  // namespace seqlab::mixers
 
 namespace seqlab::mixers {
-namespace {
+namespace zoo_test {
 
 // Worked values at initialization (spec §4.2 table): RetNet γ_h = 1 − 2^{−5−h} gives horizons
 // 2^{5+h}; GLA on u ≈ 0 has a ≈ σ(bias)^{1/16} ≈ 0.9576, horizon ≈ 23.6.
@@ -241,5 +241,5 @@ TEST(ZooDiagnostics, WorkedValuesAtInitialization) {
   EXPECT_NEAR(lin.spectral_radius.max, 1.0, 0.0);
 }
 
-}  // namespace
+}  // namespace zoo_test
 }  // namespace seqlab::mixers

@@ -13,7 +13,7 @@
 #include "seqlab/util/error.h"
 
 namespace seqlab::model {
-namespace {
+namespace complex_diagonal_model_test {
 
 config::ModelConfig cdiag_config(int64_t N, bool with_b, const std::string& readout) {
   config::ModelConfig cfg;
@@ -165,5 +165,5 @@ TEST(ComplexDiagonalModel, AdamStepsReduceLoss) {
   }
 }
 
-}  // namespace
+}  // namespace complex_diagonal_model_test
 }  // namespace seqlab::model

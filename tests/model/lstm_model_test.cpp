@@ -12,7 +12,7 @@
 #include "seqlab/util/error.h"
 
 namespace seqlab::model {
-namespace {
+namespace lstm_model_test {
 
 config::ModelConfig lstm_config(int64_t hidden) {
   config::ModelConfig cfg;
@@ -109,5 +109,5 @@ TEST(LSTMModel, InvalidConfigAndTokens) {
   EXPECT_THROW(model->forward(torch::zeros({1, 4}, torch::kFloat32)), c10::Error);
 }
 
-}  // namespace
+}  // namespace lstm_model_test
 }  // namespace seqlab::model

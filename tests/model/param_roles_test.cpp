@@ -16,7 +16,7 @@
 #include "seqlab/util/error.h"
 
 namespace seqlab::model {
-namespace {
+namespace param_roles_test {
 
 config::ModelConfig mamba_config(const std::string& name) {
   config::ModelConfig cfg;
@@ -114,5 +114,5 @@ TEST(ParamRoles, UndeclaredDynamicsParameterIsALogicError) {
   EXPECT_THROW(parameter_roles(m), std::logic_error);
 }
 
-}  // namespace
+}  // namespace param_roles_test
 }  // namespace seqlab::model

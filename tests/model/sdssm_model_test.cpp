@@ -13,7 +13,7 @@
 #include "seqlab/util/error.h"
 
 namespace seqlab::model {
-namespace {
+namespace sdssm_model_test {
 
 config::ModelConfig sdssm_config(int64_t N, int64_t K, double lp, const std::string& readout,
                                  int64_t mlp_size = 16) {
@@ -199,5 +199,5 @@ TEST(SDSSMModel, RenormStateMatchesRawStateAndAvoidsOverflow) {
   EXPECT_TRUE(torch::equal(renorm.forward(short_tokens), raw.forward(short_tokens)));
 }
 
-}  // namespace
+}  // namespace sdssm_model_test
 }  // namespace seqlab::model

@@ -14,7 +14,7 @@
 #include "seqlab/util/error.h"
 
 namespace seqlab::model {
-namespace {
+namespace transformer_model_test {
 
 config::ModelConfig tf_config(const std::string& positions, int64_t d = 16, int64_t heads = 2,
                               int64_t layers = 2) {
@@ -221,5 +221,5 @@ TEST(TransformerModel, InvalidConfigsNameKeyValueAndAllowed) {
   EXPECT_THROW(model->forward(torch::full({1, 3}, 4, torch::kInt64)), c10::Error);
 }
 
-}  // namespace
+}  // namespace transformer_model_test
 }  // namespace seqlab::model

@@ -16,7 +16,7 @@
 #include "seqlab/util/error.h"
 
 namespace seqlab::model {
-namespace {
+namespace zoo_model_test {
 
 config::ModelConfig small_config(const std::string& name) {
   config::ModelConfig cfg;
@@ -135,5 +135,5 @@ TEST(ZooModel, PositionEncodingsAreAddedToTheEmbedding) {
   EXPECT_EQ(zoo_options(na.model).variant, "companion");
 }
 
-}  // namespace
+}  // namespace zoo_model_test
 }  // namespace seqlab::model

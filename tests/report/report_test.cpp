@@ -21,7 +21,7 @@
 namespace fs = std::filesystem;
 
 namespace seqlab::report {
-namespace {
+namespace report_test {
 
 class Report : public ::testing::Test {
  protected:
@@ -287,5 +287,5 @@ TEST_F(Report, TrainingCurvePlot) {
   EXPECT_TRUE(fs::exists(base + ".png"));
 }
 
-}  // namespace
+}  // namespace report_test
 }  // namespace seqlab::report

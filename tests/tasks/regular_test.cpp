@@ -20,7 +20,7 @@
 #include "seqlab/util/rng.h"
 
 namespace seqlab::tasks {
-namespace {
+namespace regular_test {
 
 // Every configuration the suite exercises: the fixed names and the generic ones with an n.
 std::vector<TaskOptions> all_configs() {
@@ -564,5 +564,5 @@ TEST(RegularRegistry, TaskNamesAreAllConstructible) {
   for (const auto& opt : all_configs()) EXPECT_NO_THROW(make_task(opt)) << opt.name;
 }
 
-}  // namespace
+}  // namespace regular_test
 }  // namespace seqlab::tasks

@@ -15,7 +15,7 @@
 namespace fs = std::filesystem;
 
 namespace seqlab::train {
-namespace {
+namespace trainer_test {
 
 config::RunConfig tiny_config() {
   config::RunConfig cfg;
@@ -176,5 +176,5 @@ TEST(Trainer, EarlyStopWhenRunningAccuracyReached) {
   fs::remove_all(dir);
 }
 
-}  // namespace
+}  // namespace trainer_test
 }  // namespace seqlab::train

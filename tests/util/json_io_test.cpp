@@ -13,7 +13,7 @@
 namespace fs = std::filesystem;
 
 namespace seqlab {
-namespace {
+namespace json_io_test {
 
 class JsonIo : public ::testing::Test {
  protected:
@@ -91,5 +91,5 @@ TEST_F(JsonIo, ReadJsonlSkipsBlankLinesAndNamesTheBadLine) {
   EXPECT_TRUE(read_jsonl_file(path("e.jsonl")).empty());
 }
 
-}  // namespace
+}  // namespace json_io_test
 }  // namespace seqlab

@@ -5,7 +5,7 @@
 #include <set>
 
 namespace seqlab {
-namespace {
+namespace rng_test {
 
 TEST(Rng, SameSeedSameStream) {
   Rng a(42), b(42);
@@ -45,5 +45,5 @@ TEST(Rng, ForkIsDeterministicAndDistinct) {
   EXPECT_NE(a.fork(1).next_u64(), a.fork(2).next_u64());
 }
 
-}  // namespace
+}  // namespace rng_test
 }  // namespace seqlab

@@ -16,7 +16,7 @@
 namespace fs = std::filesystem;
 
 namespace seqlab {
-namespace {
+namespace safetensors_test {
 
 class Safetensors : public ::testing::Test {
  protected:
@@ -191,5 +191,5 @@ TEST_F(Safetensors, WriterRejectsBadInput) {
   EXPECT_FALSE(fs::exists(path("d.safetensors")));
 }
 
-}  // namespace
+}  // namespace safetensors_test
 }  // namespace seqlab
