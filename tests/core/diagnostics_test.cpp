@@ -88,6 +88,20 @@ TEST(Diagnostics, UnitModulusComplexEigenvaluesHaveInfiniteHorizon) {
   EXPECT_EQ(d.expansive_steps, 0);
 }
 
+TEST(Diagnostics, Float32UnitModulusIsInfiniteButNearUnitIsFinite) {
+  // float32 rounds |e^{iθ}| to 1 ± 6e-8: still an infinite horizon, not 1/(1 − |λ|) ≈ 1.7e7.
+  Transition tr;
+  tr.kind = TransitionKind::kComplexDiagonal;
+  auto th = torch::rand({2, 3, 64}) * 6.28;
+  tr.lambda = torch::stack({torch::cos(th), torch::sin(th)}, -1);
+  EXPECT_DOUBLE_EQ(diagnose(tr).infinite_horizon_fraction, 1.0);
+  // |λ| = 0.9999 in float32 is a finite horizon of 10^4 steps.
+  tr.lambda = tr.lambda * 0.9999f;
+  auto d = diagnose(tr);
+  EXPECT_DOUBLE_EQ(d.infinite_horizon_fraction, 0.0);
+  EXPECT_NEAR(d.memory_horizon.median, 1e4, 10.0);
+}
+
 TEST(Diagnostics, CoefficientStatsOfAveragingAndIdentityMaps) {
   const int64_t T = 6;
   auto avg = torch::ones({T, T}, torch::kFloat64).tril();

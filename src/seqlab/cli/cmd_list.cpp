@@ -1,4 +1,5 @@
 // seqlab list [tasks|models|mixers|presets|keys]
+#include <algorithm>
 #include <cstdio>
 
 #include "seqlab/cli/common.h"
@@ -31,19 +32,25 @@ void add_list(CLI::App& app) {
     }
     if (all || *what == "models") {
       std::printf("models:\n");
-      for (const auto& m : model::model_infos())
-        std::printf("  %-20s [%s] %s\n", m.name.c_str(), m.structure.c_str(),
+      const auto infos = model::model_infos();
+      int width = 0;
+      for (const auto& m : infos) width = std::max(width, static_cast<int>(m.name.size()));
+      for (const auto& m : infos)
+        std::printf("  %-*s [%s] %s\n", width, m.name.c_str(), m.structure.c_str(),
                     m.description.c_str());
     }
     if (all || *what == "mixers") {
       // Each zoo mixer with its A_t structure class (spec/mixers.md §3.1), the floats of its
       // recurrent state and the paths it has (§6.1).
       std::printf("mixers:\n");
-      for (const auto& m : mixers::mixer_infos()) {
-        std::printf("  %-18s %s\n", m.name.c_str(), m.description.c_str());
-        std::printf("  %-18s   structure: %s\n", "", mixers::structure_name(m.structure));
-        std::printf("  %-18s   state:     %s\n", "", m.state_formula.c_str());
-        std::printf("  %-18s   paths:     %s\n", "", join_names(m.paths).c_str());
+      const auto infos = mixers::mixer_infos();
+      int width = 0;  // the longest name sets the column
+      for (const auto& m : infos) width = std::max(width, static_cast<int>(m.name.size()));
+      for (const auto& m : infos) {
+        std::printf("  %-*s %s\n", width, m.name.c_str(), m.description.c_str());
+        std::printf("  %-*s   structure: %s\n", width, "", mixers::structure_name(m.structure));
+        std::printf("  %-*s   state:     %s\n", width, "", m.state_formula.c_str());
+        std::printf("  %-*s   paths:     %s\n", width, "", join_names(m.paths).c_str());
       }
     }
     if (all || *what == "presets") {

@@ -39,13 +39,17 @@ namespace {
 constexpr double kTol = 1e-6;
 
 // Fills the fields that follow from per-step ρ, ‖A‖₂ and the moduli of all eigenvalues.
+// `source` is the dtype the transition came in (its rounding decides what counts as |λ| = 1).
 void fill(Diagnostics& d, const torch::Tensor& rho, const torch::Tensor& norm2,
-          const torch::Tensor& moduli) {
+          const torch::Tensor& moduli, torch::ScalarType source) {
   d.steps = rho.numel();
   d.spectral_radius = summarize(rho);
   d.norm2 = summarize(norm2);
+  // |λ| = 1 up to the rounding of the dtype the eigenvalues were computed in (float32 gives
+  // 1 − 6e-8 for a unit-modulus e^{iθ}) counts as an infinite horizon, not as 1/(1 − |λ|) ≈ 1.7e7.
+  const double unit_tol = 16 * (source == torch::kFloat64 ? 2.220446e-16 : 1.192093e-7);
   auto m = moduli.detach().to(torch::kFloat64).reshape({-1});
-  auto finite = m < 1.0 - 1e-12;  // |λ| = 1 up to rounding: infinite horizon
+  auto finite = m < 1.0 - unit_tol;
   d.infinite_horizon_fraction =
       m.numel() ? 1.0 - finite.to(torch::kFloat64).mean().item<double>() : 0.0;
   d.memory_horizon = summarize(1.0 / (1.0 - m.masked_select(finite)));
@@ -63,7 +67,7 @@ Diagnostics diagnose(const Transition& tr) {
   switch (tr.kind) {
     case TransitionKind::kIdentity: {
       auto one = torch::ones({1}, torch::kFloat64);
-      fill(d, one, one, one);
+      fill(d, one, one, one, torch::kFloat64);
       d.steps = 0;  // no per-step data; ρ = ‖A‖ = 1 everywhere
       break;
     }
@@ -72,7 +76,7 @@ Diagnostics diagnose(const Transition& tr) {
       // Normal: eigenvalues a_{t,d} = exp(g_{t,d}) and ‖A_t‖₂ = ρ_t = max_d a_{t,d} (§4.1).
       auto a = torch::exp(tr.log_gate.detach().to(torch::kFloat64));
       auto rho = std::get<0>(a.abs().max(-1));
-      fill(d, rho, rho, a.abs());
+      fill(d, rho, rho, a.abs(), tr.log_gate.scalar_type());
       d.saturated_high_fraction = (a > 1 - 1e-4).to(torch::kFloat64).mean().item<double>();
       d.saturated_low_fraction = (a < 1e-4).to(torch::kFloat64).mean().item<double>();
       break;
@@ -84,7 +88,7 @@ Diagnostics diagnose(const Transition& tr) {
                                           : torch::ones_like(k2);
       auto special = (alpha * (1 - tr.beta.detach().to(torch::kFloat64) * k2)).abs();
       auto rho = torch::maximum(alpha, special);
-      fill(d, rho, rho, torch::stack({alpha, special}, -1));
+      fill(d, rho, rho, torch::stack({alpha, special}, -1), tr.keys.scalar_type());
       break;
     }
     case TransitionKind::kDense: {
@@ -92,14 +96,14 @@ Diagnostics diagnose(const Transition& tr) {
       auto moduli = torch::linalg_eigvals(A).abs();
       auto rho = std::get<0>(moduli.max(-1));
       auto norm2 = std::get<0>(torch::linalg_svdvals(A).max(-1));
-      fill(d, rho, norm2, moduli);
+      fill(d, rho, norm2, moduli, tr.dense.scalar_type());
       break;
     }
     case TransitionKind::kComplexDiagonal: {
       auto lam = tr.lambda.detach().to(torch::kFloat64);
       auto moduli = (lam.select(-1, 0).pow(2) + lam.select(-1, 1).pow(2)).sqrt();
       auto rho = std::get<0>(moduli.max(-1));
-      fill(d, rho, rho, moduli);
+      fill(d, rho, rho, moduli, tr.lambda.scalar_type());
       break;
     }
   }
