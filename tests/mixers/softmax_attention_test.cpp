@@ -365,6 +365,30 @@ TEST(SoftmaxAttentionAlibi, JordanAugmentedSystemEqualsBiasFormAndEveryPath) {
   EXPECT_FALSE(close(alibi->forward(x), nope->forward(x), 1e-6, 1e-6, "alibi vs nope"));
 }
 
+TEST(SoftmaxAttention, TransitionsAreTheConstantPositionSystemWithItsDiagnostics) {
+  auto x = torch::randn({2, 9, 8}, torch::kFloat64);
+  // NoPE: A = I, ρ = 1, infinite horizon.
+  auto nope = make_attention(8, 2, "none", torch::kFloat64, 3);
+  EXPECT_EQ(nope->transitions(x).kind, core::TransitionKind::kIdentity);
+  // RoPE: orthogonal, ρ = ‖A‖₂ = 1, all eigenvalues on the unit circle, nothing flagged.
+  auto rope = make_attention(8, 2, "half", torch::kFloat64, 3);
+  auto tr = rope->transitions(x);
+  ASSERT_EQ(tr.kind, core::TransitionKind::kDense);
+  EXPECT_TRUE(close(tr.dense.squeeze(1), rope->transition_matrices(), 0, 0, "rope A"));
+  auto d = core::diagnose(tr);
+  EXPECT_NEAR(d.spectral_radius.max, 1.0, 1e-12);
+  EXPECT_NEAR(d.norm2.max, 1.0, 1e-12);
+  EXPECT_DOUBLE_EQ(d.infinite_horizon_fraction, 1.0);
+  EXPECT_EQ(d.nonnormal_transient_steps, 0);
+  // ALiBi: the Jordan block has ρ = 1 but ‖A‖₂ > 1 (non-normal): flagged in every head.
+  auto alibi = make_attention(8, 2, "alibi", torch::kFloat64, 3);
+  auto da = core::diagnose(alibi->transitions(x));
+  EXPECT_NEAR(da.spectral_radius.max, 1.0, 1e-12);
+  EXPECT_GT(da.norm2.min, 1.0);
+  EXPECT_EQ(da.nonnormal_transient_steps, 2);
+  EXPECT_EQ(da.expansive_steps, 0);
+}
+
 TEST(SoftmaxAttention, StepOverTheSequenceReproducesForward) {
   // The KV-cache step (§1.5, §6.6) for every position option, fp64, §6.2 step tolerance vs R.
   torch::NoGradGuard no_grad;

@@ -244,8 +244,16 @@ void add_inspect(CLI::App& app) {
         std::snprintf(rho, sizeof rho, "%.3f/%.3f/%.3f", d.spectral_radius.min,
                       d.spectral_radius.median, d.spectral_radius.max);
         std::snprintf(norm, sizeof norm, "%.3f", d.norm2.max);
-        std::snprintf(hor, sizeof hor, "%.1f/%.1f/%.1f", d.memory_horizon.min,
-                      d.memory_horizon.median, d.memory_horizon.max);
+        // Finite horizons summarized; eigenvalues on the unit circle are counted as "inf".
+        if (d.infinite_horizon_fraction >= 1.0)
+          std::snprintf(hor, sizeof hor, "inf");
+        else if (d.infinite_horizon_fraction > 0.0)
+          std::snprintf(hor, sizeof hor, "%.1f/%.1f/%.1f +%.0f%% inf", d.memory_horizon.min,
+                        d.memory_horizon.median, d.memory_horizon.max,
+                        100.0 * d.infinite_horizon_fraction);
+        else
+          std::snprintf(hor, sizeof hor, "%.1f/%.1f/%.1f", d.memory_horizon.min,
+                        d.memory_horizon.median, d.memory_horizon.max);
         std::snprintf(ex, sizeof ex, "%lld", static_cast<long long>(d.expansive_steps));
         std::snprintf(tr, sizeof tr, "%lld", static_cast<long long>(d.nonnormal_transient_steps));
       }

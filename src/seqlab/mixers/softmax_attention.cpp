@@ -333,6 +333,18 @@ torch::Tensor SoftmaxAttentionImpl::transition_matrices() const {
   return torch::eye(n, torch::kFloat64).unsqueeze(0).repeat({heads_, 1, 1});
 }
 
+core::Transition SoftmaxAttentionImpl::transitions(const torch::Tensor& x) {
+  check_input(x, "transitions");
+  core::Transition tr;
+  if (position_ != "alibi" && !rope_) {
+    tr.kind = core::TransitionKind::kIdentity;
+    return tr;
+  }
+  tr.kind = core::TransitionKind::kDense;
+  tr.dense = transition_matrices().unsqueeze(1);  // (H, 1, n', n'): LTI, one matrix per head
+  return tr;
+}
+
 torch::Tensor SoftmaxAttentionImpl::coefficients_from_transition(const torch::Tensor& x) {
   // alpha~_ij = b q~_i^T A^{i-j} k~_j (§1.2), b = tau, on the un-rotated q, k; diagonal l = i - j
   // of the (T, T) logits uses the power A^l.

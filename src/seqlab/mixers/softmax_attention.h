@@ -73,6 +73,10 @@ class SoftmaxAttentionImpl : public Mixer {
   torch::Tensor from_core(const torch::Tensor& x, const torch::Tensor& y_core) override;
   // eta_i = sum_{l<=i} exp(alpha~_il) per head, with log_eta = LSE_i (§1.2, §3.2.8, §4.2).
   core::Normalizer normalizers(const torch::Tensor& x) override;
+  // The constant A of the position encoding (§2.2.2-2.2.3), one per head and the same at every
+  // step: identity (NoPE), the rotation R_1^T (RoPE), I (+) the ALiBi Jordan block (non-normal,
+  // ‖A‖₂ > 1, so the diagnostics flag it). The softmax normalizer is reported by normalizers().
+  core::Transition transitions(const torch::Tensor& x) override;
   // §4.2 "logit scale" of the content logits tau q_i.k_j (rotated for RoPE; the ALiBi bias, a
   // fixed function of i - j, is left out) over the causal entries, against tau sqrt(n Var Var).
   core::LogitScale logit_scale(const torch::Tensor& x);
