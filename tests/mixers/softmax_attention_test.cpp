@@ -389,6 +389,69 @@ TEST(SoftmaxAttention, TransitionsAreTheConstantPositionSystemWithItsDiagnostics
   EXPECT_EQ(da.expansive_steps, 0);
 }
 
+TEST(LocalAttention, BandOfChunksEveryPathAndPosition) {
+  // Query i sees keys j <= i with j >= (floor(i/w) - 1) w (protocols §4.2 LocalAttention). The
+  // banded fast path (T > 2w) must equal the explicit coefficients and the KV-cache reference,
+  // for T a multiple of w and not, with every position encoding; fp64, 1e-12.
+  for (const std::string position : {"none", "rope", "alibi"}) {
+    for (int64_t w : {1, 3, 4}) {
+      for (int64_t T : {13, 16}) {
+        torch::manual_seed(100 + w + T);
+        auto opts = SoftmaxAttentionOptions(8, 2).position(position).window(w).learnable_tau(true);
+        SoftmaxAttention attn(opts);
+        attn->to(torch::kFloat64);
+        auto x = torch::randn({2, T, 8}, torch::kFloat64);
+        const std::string what = position + " w=" + std::to_string(w) + " T=" + std::to_string(T);
+        auto alpha = attn->coefficients(x);  // (B, H, T, T)
+        for (int64_t i = 0; i < T; ++i) {
+          const int64_t first = std::max<int64_t>(0, (i / w - 1) * w);
+          EXPECT_EQ(attn->first_visible_key(i), first);
+          auto row = alpha.select(2, i);
+          if (first > 0) {
+            EXPECT_EQ(row.narrow(-1, 0, first).abs().max().item<double>(), 0.0) << what;
+          }
+          EXPECT_GT(row.narrow(-1, first, i + 1 - first).min().item<double>(), 0.0) << what;
+          if (i + 1 < T) {
+            EXPECT_EQ(row.narrow(-1, i + 1, T - i - 1).abs().max().item<double>(), 0.0);
+          }
+        }
+        auto y = attn->from_core(x, torch::matmul(alpha, attn->values(x)));
+        EXPECT_TRUE(close(attn->forward(x), y, 1e-12, 1e-13, "banded forward " + what));
+        EXPECT_TRUE(close(attn->reference(x), y, 1e-12, 1e-13, "reference " + what));
+        if (position != "none") {
+          EXPECT_TRUE(close(attn->coefficients_from_transition(x), alpha, 1e-12, 1e-13,
+                            "from transition " + what));
+        }
+        // The KV cache keeps only the visible keys: at most 2w, and exactly what state_size says.
+        torch::NoGradGuard no_grad;
+        auto state = attn->initial_state(2, x.options());
+        for (int64_t t = 0; t < T; ++t) {
+          auto yt = attn->step(state, x.select(1, t));
+          EXPECT_TRUE(close(yt, y.select(1, t), 1e-12, 1e-13, "step " + what));
+          EXPECT_LE(state[0].size(2), 2 * w);
+          EXPECT_EQ(2 * 8 * state[0].size(2), attn->state_size(t + 1)) << what;
+        }
+      }
+    }
+  }
+}
+
+TEST(LocalAttention, WindowCoveringTheSequenceIsFullAttentionAndNegativeIsAnError) {
+  // With T <= w every key is in the query's chunk: local = full attention with the same weights.
+  // A shorter window differs.
+  auto make = [](int64_t w) {
+    torch::manual_seed(5);
+    SoftmaxAttention a(SoftmaxAttentionOptions(8, 2).position("rope").window(w));
+    a->to(torch::kFloat64);
+    return a;
+  };
+  auto x = torch::randn({1, 12, 8}, torch::kFloat64);
+  auto full = make(0)->forward(x);
+  EXPECT_TRUE(close(make(12)->forward(x), full, 1e-12, 1e-13, "w = T"));
+  EXPECT_FALSE(close(make(3)->forward(x), full, 1e-6, 1e-6, "w = 3"));
+  EXPECT_THROW(make(-1), UserError);
+}
+
 TEST(SoftmaxAttention, StepOverTheSequenceReproducesForward) {
   // The KV-cache step (§1.5, §6.6) for every position option, fp64, §6.2 step tolerance vs R.
   torch::NoGradGuard no_grad;

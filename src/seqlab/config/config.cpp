@@ -162,7 +162,8 @@ const std::vector<std::string> kZoo = {
     "deltanet",          "gated_deltanet",   "mamba1", "rglru",  "qlstm",
     "dlr",               "s4d",              "dss",    "lru",
     "softmax_nope",      "softmax_alibi",    "normalized_attention",
-    "gru", "elman", "elman_relu", "lstm_block", "mlp", "sdssm_block", "complex_diagonal_block"};
+    "gru", "elman", "elman_relu", "lstm_block", "mlp", "sdssm_block", "complex_diagonal_block",
+    "local_attention"};
 // clang-format on
 std::vector<std::string> with_zoo(std::vector<std::string> names) {
   names.insert(names.end(), kZoo.begin(), kZoo.end());
@@ -228,7 +229,7 @@ const std::vector<Field>& schema() {
     v.push_back(int_field("model", "conv_size", SEQLAB_FIELD_ACCESS(model.conv_size), 0, 64,
                           "short causal convolution kernel (0 = none)", kZoo));
     v.push_back(int_field("model", "chunk_size", SEQLAB_FIELD_ACCESS(model.chunk_size), 1, 65536,
-                          "chunk length of the chunked scan path", kZoo));
+                          "chunk length of the chunked scan path; local_attention: window", kZoo));
     v.push_back(string_field("model", "scan_path", SEQLAB_FIELD_ACCESS(model.scan_path),
                              {"fused", "chunked", "reference"},
                              "algorithm of the recurrence (mixers.md §6.1)", kZoo));

@@ -17,6 +17,7 @@ SoftmaxAttentionImpl::SoftmaxAttentionImpl(const SoftmaxAttentionOptions& option
       d_model_(options.d_model()),
       heads_(options.heads()),
       head_dim_(0),
+      window_(options.window()),
       position_(options.position()),
       rope_(false),
       tau_(0.0) {
@@ -27,6 +28,9 @@ SoftmaxAttentionImpl::SoftmaxAttentionImpl(const SoftmaxAttentionOptions& option
   if (d_model_ % heads_ != 0)
     throw UserError("softmax attention: heads = " + std::to_string(heads_) +
                     " must divide d_model = " + std::to_string(d_model_));
+  if (window_ < 0)
+    throw UserError("softmax attention: window = " + std::to_string(window_) +
+                    " must be >= 0 (0 = full attention)");
   if (position_ != "none" && position_ != "rope" && position_ != "alibi")
     throw UserError("softmax attention: position = '" + position_ +
                     "' is not valid; valid choices: none, rope, alibi");
@@ -169,9 +173,48 @@ torch::Tensor SoftmaxAttentionImpl::masked_scores(const torch::Tensor& q,
     auto pos = torch::arange(T, torch::kFloat64);
     scores = scores + alibi_bias(pos, pos, scores.scalar_type());
   }
-  auto future =
-      torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(q.device())).triu(1);
-  return scores.masked_fill(future, -std::numeric_limits<double>::infinity());
+  return scores.masked_fill(hidden_keys(T, q.device()), -std::numeric_limits<double>::infinity());
+}
+
+torch::Tensor SoftmaxAttentionImpl::hidden_keys(int64_t T, const torch::Device& device) const {
+  auto opts = torch::TensorOptions().dtype(torch::kBool).device(device);
+  auto hidden = torch::ones({T, T}, opts).triu(1);  // j > i
+  if (window_ > 0) {
+    // j < (floor(i/w) - 1) w: more than one chunk back (protocols §4.2 LocalAttention).
+    auto i = torch::arange(T, torch::TensorOptions().dtype(torch::kInt64).device(device));
+    auto first = ((torch::div(i, window_, "floor") - 1) * window_).clamp_min(0);
+    hidden = hidden | (i.unsqueeze(0) < first.unsqueeze(1));
+  }
+  return hidden;
+}
+
+torch::Tensor SoftmaxAttentionImpl::local_attend(const torch::Tensor& q, const torch::Tensor& k,
+                                                 const torch::Tensor& v) const {
+  // Query a of chunk c (i = cw + a) against the keys of chunks c-1 and c (j = (c-1)w + b,
+  // b < 2w): visible iff b <= a + w (causal) and j >= 0 (no chunk -1). Keys are zero-padded by
+  // one chunk in front and to a whole number of chunks at the end; padded queries are dropped.
+  const int64_t B = q.size(0), T = q.size(2), w = window_;
+  const int64_t chunks = (T + w - 1) / w, padded = chunks * w;
+  namespace F = torch::nn::functional;
+  auto pad_keys = [&](const torch::Tensor& t) {  // (B, H, w + padded, n)
+    return F::pad(t, F::PadFuncOptions({0, 0, w, padded - T}));
+  };
+  auto qc =
+      F::pad(q, F::PadFuncOptions({0, 0, 0, padded - T})).view({B, heads_, chunks, w, head_dim_});
+  auto kw = pad_keys(k).unfold(2, 2 * w, w);  // (B, H, chunks, n, 2w)
+  auto vw = pad_keys(v).unfold(2, 2 * w, w);
+  auto scores = scale(torch::matmul(qc, kw));  // (B, H, chunks, w, 2w)
+  auto opts = torch::TensorOptions().dtype(torch::kInt64).device(q.device());
+  auto a = torch::arange(w, opts).view({w, 1}), b = torch::arange(2 * w, opts).view({1, 2 * w});
+  if (position_ == "alibi") {  // -m_h (i - j) = -m_h (a + w - b), the same in every chunk
+    auto dist = (a + w - b).to(torch::kFloat64);
+    scores = scores + (-slopes_.view({heads_, 1, 1, 1}) * dist).to(scores.scalar_type());
+  }
+  auto hidden = (b > a + w).unsqueeze(0).repeat({chunks, 1, 1});  // (chunks, w, 2w)
+  hidden.select(0, 0).narrow(1, 0, w).fill_(true);                // chunk -1 does not exist
+  scores = scores.masked_fill(hidden, -std::numeric_limits<double>::infinity());
+  auto y = torch::matmul(torch::softmax(scores, -1), vw.transpose(-2, -1));  // (B,H,chunks,w,n)
+  return y.reshape({B, heads_, padded, head_dim_}).narrow(2, 0, T);
 }
 
 torch::Tensor SoftmaxAttentionImpl::forward(const torch::Tensor& x) {
@@ -183,6 +226,8 @@ torch::Tensor SoftmaxAttentionImpl::forward(const torch::Tensor& x) {
     q = rotate(q);
     k = rotate(k);
   }
+  if (window_ > 0 && x.size(1) > 2 * window_)  // banded chunks: O(T w) instead of O(T^2)
+    return out_proj(merge_heads(local_attend(q, k, v)));
   auto p = torch::softmax(masked_scores(q, k), -1);
   return out_proj(merge_heads(torch::matmul(p, v)));
 }
@@ -208,12 +253,15 @@ torch::Tensor SoftmaxAttentionImpl::reference(const torch::Tensor& x) {
     }
     key_cache.push_back(ki);
     value_cache.push_back(v.select(2, i));
-    auto K = torch::stack(key_cache, 2);    // (B, H, i+1, n)
-    auto V = torch::stack(value_cache, 2);  // (B, H, i+1, n)
+    const int64_t first = first_visible_key(i);  // 0 without a window
+    auto K = torch::stack(std::vector<torch::Tensor>(key_cache.begin() + first, key_cache.end()),
+                          2);  // (B, H, i+1-first, n)
+    auto V =
+        torch::stack(std::vector<torch::Tensor>(value_cache.begin() + first, value_cache.end()), 2);
     // alpha~_ij = tau q^_i . k^_j (- m_h (i - j)); alpha_ij = exp(alpha~_ij - max) / sum.
     auto s = scale((K * qi.unsqueeze(2)).sum(-1));  // (B, H, i+1)
     if (position_ == "alibi")
-      s = s + alibi_bias(torch::full({1}, double(i)), torch::arange(i + 1, torch::kFloat64),
+      s = s + alibi_bias(torch::full({1}, double(i)), torch::arange(first, i + 1, torch::kFloat64),
                          s.scalar_type())
                   .squeeze(1);
     auto e = torch::exp(s - std::get<0>(s.max(-1, /*keepdim=*/true)).detach());
@@ -278,10 +326,9 @@ core::LogitScale SoftmaxAttentionImpl::logit_scale(const torch::Tensor& x) {
     q = rotate(q);
     k = rotate(k);
   }
-  auto future =
-      torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(1);
-  auto logits = scale(torch::matmul(q, k.transpose(-2, -1)))
-                    .masked_fill(future, -std::numeric_limits<double>::infinity());
+  auto logits =
+      scale(torch::matmul(q, k.transpose(-2, -1)))
+          .masked_fill(hidden_keys(T, x.device()), -std::numeric_limits<double>::infinity());
   return core::logit_scale(logits, q, k, tau());
 }
 
@@ -308,12 +355,22 @@ torch::Tensor SoftmaxAttentionImpl::step(std::vector<torch::Tensor>& state,
   }
   state[0] = torch::cat({state[0], k}, 2);
   state[1] = torch::cat({state[1], split_heads(v_proj(x))}, 2);
-  auto s = scale(torch::matmul(q, state[0].transpose(-2, -1)));  // (B, H, 1, t+1)
+  // The cache holds keys first..t, exactly those query t can see (trimmed after the previous
+  // step).
+  const int64_t first = t + 1 - state[0].size(2);
+  auto s = scale(torch::matmul(q, state[0].transpose(-2, -1)));  // (B, H, 1, t+1-first)
   if (position_ == "alibi")
-    s = s + alibi_bias(torch::full({1}, double(t)), torch::arange(t + 1, torch::kFloat64),
+    s = s + alibi_bias(torch::full({1}, double(t)), torch::arange(first, t + 1, torch::kFloat64),
                        s.scalar_type());
   state[2] = torch::full({}, t + 1, torch::TensorOptions().dtype(torch::kInt64));
   auto y = torch::matmul(torch::softmax(s, -1), state[1]);  // (B, H, 1, n)
+  // With a window, drop the keys the next query can no longer see (later ones see even fewer),
+  // so the cache never exceeds 2w keys and matches state_size(t + 1).
+  const int64_t next_first = first_visible_key(t + 1);
+  if (next_first > first) {
+    state[0] = state[0].narrow(2, next_first - first, t + 1 - next_first).contiguous();
+    state[1] = state[1].narrow(2, next_first - first, t + 1 - next_first).contiguous();
+  }
   return out_proj(merge_heads(y)).squeeze(1);
 }
 
@@ -371,9 +428,7 @@ torch::Tensor SoftmaxAttentionImpl::coefficients_from_transition(const torch::Te
     power = torch::matmul(A, power);
   }
   raw = scale(raw);
-  auto future =
-      torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(1);
-  raw = raw.masked_fill(future, -std::numeric_limits<double>::infinity());
+  raw = raw.masked_fill(hidden_keys(T, x.device()), -std::numeric_limits<double>::infinity());
   auto e = torch::exp(raw - std::get<0>(raw.max(-1, /*keepdim=*/true)).detach());
   return e / e.sum(-1, /*keepdim=*/true);
 }

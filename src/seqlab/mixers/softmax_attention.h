@@ -24,6 +24,13 @@
 //   coefficients_from_transition  alpha by the framework's own definition b q~_i^T A^{i-j} k~_j
 //                with the explicit A (§2.2.2 "Explicit path", §2.2.3 "Framework"); a test oracle.
 //   step         the KV cache one token at a time (§6.6).
+//
+// Local attention (`window` w > 0; the DLR paper's long-sequence baseline, spec/protocols.md §4.2
+// "LocalAttention: windows of w tokens; causal: windows c-1 and c"): the sequence is cut into
+// chunks of w tokens and query i in chunk c = floor(i/w) attends to keys j <= i in chunks c-1
+// and c, i.e. j >= (c-1)w. Every path applies the same band; forward computes it chunk by chunk
+// ((B, H, T/w, w, 2w) scores: O(T w) time and memory instead of O(T^2)); the KV cache keeps at
+// most 2w keys.
 #pragma once
 #include <torch/arg.h>
 #include <torch/nn/modules/linear.h>
@@ -53,6 +60,8 @@ struct SoftmaxAttentionOptions {
   // "half": pairs (m, m + n/2) (FLA default); "interleaved": pairs (2m, 2m+1) (RoFormer).
   TORCH_ARG(std::string, rope_layout) = "half";
   TORCH_ARG(double, rope_base) = 10000.0;
+  // Local attention window w (chunk length); 0 = full causal attention.
+  TORCH_ARG(int64_t, window) = 0;
 };
 
 class SoftmaxAttentionImpl : public Mixer {
@@ -80,12 +89,16 @@ class SoftmaxAttentionImpl : public Mixer {
   // §4.2 "logit scale" of the content logits tau q_i.k_j (rotated for RoPE; the ALiBi bias, a
   // fixed function of i - j, is left out) over the causal entries, against tau sqrt(n Var Var).
   core::LogitScale logit_scale(const torch::Tensor& x);
-  // KV cache step (§1.5, §6.6): state = {K^ (B, H, t, n) rotated keys, V (B, H, t, n), t}.
+  // KV cache step (§1.5, §6.6): state = {K^ (B, H, t', n) rotated keys, V (B, H, t', n), t}, with
+  // t' = t, or the keys still visible with a window.
   std::vector<torch::Tensor> initial_state(int64_t batch,
                                            const torch::TensorOptions& options) override;
   torch::Tensor step(std::vector<torch::Tensor>& state, const torch::Tensor& x_t) override;
   // KV cache: keys and values of every past token, 2 d floats per position (§6.6).
-  int64_t state_size(int64_t position) const override { return 2 * d_model_ * position; }
+  // Local attention keeps only the keys the next query may see (at most 2w).
+  int64_t state_size(int64_t position) const override {
+    return 2 * d_model_ * (position - first_visible_key(position));
+  }
   // RoPE and ALiBi are the "orthogonal / Jordan, LTI" class of §3.1.
   Structure structure() const override {
     return position_ == "none" ? Structure::kIdentity : Structure::kOrthogonalLTI;
@@ -103,6 +116,13 @@ class SoftmaxAttentionImpl : public Mixer {
   torch::Tensor transition_matrices() const;
 
   int64_t heads() const { return heads_; }
+  int64_t window() const { return window_; }
+  // The first key index query i may attend to: 0, or (floor(i/w) - 1) w with a window.
+  int64_t first_visible_key(int64_t i) const {
+    if (window_ <= 0) return 0;
+    const int64_t start = (i / window_ - 1) * window_;
+    return start > 0 ? start : 0;
+  }
   int64_t head_dim() const { return head_dim_; }
   // Current temperature (the learnable parameter's value when learnable_tau).
   double tau() const;
@@ -137,8 +157,14 @@ class SoftmaxAttentionImpl : public Mixer {
   torch::Tensor alibi_bias(const torch::Tensor& q_pos, const torch::Tensor& k_pos,
                            torch::Dtype dtype) const;
   // Raw scores alpha~ = tau q.k (+ ALiBi bias) of already rotated (B, H, T, n) q and k, with
-  // -inf above the diagonal: (B, H, T, T).
+  // -inf above the diagonal and, with a window, before each query's first visible key:
+  // (B, H, T, T).
   torch::Tensor masked_scores(const torch::Tensor& q, const torch::Tensor& k) const;
+  // (T, T) bool: true where query i may not see key j (future, or outside the window).
+  torch::Tensor hidden_keys(int64_t T, const torch::Device& device) const;
+  // The local-attention fast path on rotated (B, H, T, n) q, k, v: (B, H, T, n) outputs.
+  torch::Tensor local_attend(const torch::Tensor& q, const torch::Tensor& k,
+                             const torch::Tensor& v) const;
   // Explicit R_t for t = 0..T-1 as a (T, n, n) tensor (reference and explicit paths).
   torch::Tensor rotation_matrices(int64_t T, torch::Dtype dtype) const;
   void check_input(const torch::Tensor& x, const char* path) const;
@@ -147,6 +173,7 @@ class SoftmaxAttentionImpl : public Mixer {
   int64_t d_model_;
   int64_t heads_;
   int64_t head_dim_;
+  int64_t window_;
   std::string position_;
   bool rope_;
   double tau_;            // n^{-1/2}, the initial value of tau_param

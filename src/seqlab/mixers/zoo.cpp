@@ -35,6 +35,15 @@ std::shared_ptr<Mixer> make_softmax_nope(const ZooOptions& o) {
       SoftmaxAttentionOptions(o.d_model, o.heads).position("none"));
 }
 
+std::shared_ptr<Mixer> make_local_attention(const ZooOptions& o) {
+  // The DLR paper's LocalAttention baseline (spec/protocols.md §4.2, mixers.md §5.5): RoPE,
+  // learnable temperature, window = the chunk size.
+  return std::make_shared<SoftmaxAttentionImpl>(SoftmaxAttentionOptions(o.d_model, o.heads)
+                                                    .position("rope")
+                                                    .learnable_tau(true)
+                                                    .window(o.chunk_size));
+}
+
 std::shared_ptr<Mixer> make_softmax_alibi(const ZooOptions& o) {
   return std::make_shared<SoftmaxAttentionImpl>(
       SoftmaxAttentionOptions(o.d_model, o.heads).position("alibi"));
@@ -188,6 +197,13 @@ const std::vector<MixerInfo>& mixer_infos() {
        "2·state_size",
        {"recurrent", "fused CPU", "explicit"},
        make_complex_diagonal_block},
+      {"local_attention",
+       "causal local attention: chunks of w = model.chunk_size, query sees its chunk and the "
+       "previous one; RoPE, learnable temperature (DLR baseline, protocols §4.2)",
+       Structure::kOrthogonalLTI,
+       "KV cache 2·d_model per visible position (≤ 2·chunk_size)",
+       {"recurrent (KV cache)", "banded chunks", "explicit"},
+       make_local_attention},
   };
   return infos;
 }
