@@ -41,5 +41,43 @@ TEST(Layers, L2normAndSoftplusInverse) {
   EXPECT_TRUE(torch::allclose(torch::softplus(softplus_inverse(y)), y, 1e-12, 1e-15));
 }
 
+TEST(TransposedLN, IsTheScalarAffineLayerNormWithoutEpsilonAndDifferentiates) {
+  // §5.1: y = (s / std_H(x)) (x − mean_H(x) + m), biased std, no ε; m, s scalars (init 0, 1).
+  TransposedLN norm;
+  norm->to(torch::kFloat64);
+  EXPECT_EQ(norm->shift.item<double>(), 0.0);
+  EXPECT_EQ(norm->scale.item<double>(), 1.0);
+  EXPECT_EQ(norm->parameters().size(), 2u);  // no per-channel affine
+  torch::NoGradGuard no_grad;
+  norm->shift.fill_(0.3);
+  norm->scale.fill_(-1.7);
+  auto x = torch::randn({2, 5, 7}, torch::kFloat64) * 3 + 1;
+  auto mean = x.mean(-1, true);
+  auto std_biased = std::get<0>(torch::std_mean(x, {-1}, /*unbiased=*/false, true));
+  auto expected = (-1.7 / std_biased) * (x - mean + 0.3);
+  EXPECT_TRUE(seqlab::testing::close(norm(x), expected, 1e-13, 1e-14, "transposed ln"));
+  // At init (m = 0, s = 1) each row has zero mean and unit biased std, exactly: no ε.
+  norm->shift.fill_(0.0);
+  norm->scale.fill_(1.0);
+  auto y = norm(x * 1e-4);
+  EXPECT_LT(y.mean(-1).abs().max().item<double>(), 1e-12);
+  EXPECT_LT((y.pow(2).mean(-1) - 1).abs().max().item<double>(), 1e-12);
+}
+
+TEST(TransposedLN, GradientsMatchCentralDifferences) {
+  torch::manual_seed(4);
+  TransposedLN norm;
+  norm->to(torch::kFloat64);
+  {
+    torch::NoGradGuard no_grad;
+    norm->shift.fill_(0.2);
+    norm->scale.fill_(1.3);
+  }
+  auto x = torch::randn({2, 3, 6}, torch::kFloat64).requires_grad_(true);
+  auto w = torch::randn({2, 3, 6}, torch::kFloat64);
+  EXPECT_TRUE(seqlab::testing::gradcheck([&] { return (norm(x) * w).sum(); },
+                                         {x, norm->shift, norm->scale}, {"x", "shift", "scale"}));
+}
+
 }  // namespace layers_test
 }  // namespace seqlab::mixers

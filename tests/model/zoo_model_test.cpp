@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "seqlab/config/config.h"
+#include "seqlab/mixers/lti_layer.h"
+#include "seqlab/model/param_roles.h"
 #include "seqlab/model/registry.h"
 #include "seqlab/util/error.h"
 
@@ -133,6 +135,103 @@ TEST(ZooModel, PositionEncodingsAreAddedToTheEmbedding) {
   EXPECT_THROW(config::parse_yaml("model: {name: gla, variant: companion}\n", "test"), UserError);
   auto na = config::parse_yaml("model: {name: normalized_attention, variant: companion}\n", "t");
   EXPECT_EQ(zoo_options(na.model).variant, "companion");
+}
+
+// Block styles of §5.1 and DLR's TransposedLN (§5.5): post-norm blocks end in the norm, so with
+// transposed_ln at init every block output row has zero mean and unit std, and there is no final
+// norm; `none` has no norm at all; the norm's scalars are norm parameters (no weight decay).
+TEST(ZooModel, PostNormAndNoneBlocksWithTransposedLN) {
+  auto cfg = small_config("dlr");
+  cfg.block = "post_norm";
+  cfg.norm = "transposed_ln";
+  cfg.channel_mixer = "none";
+  torch::manual_seed(1);
+  auto model = make_model(cfg, 5, 3);
+  model->to(torch::kFloat64);
+  auto params = model->named_parameters();
+  EXPECT_TRUE(params.contains("blocks.0.norm1.shift"));
+  EXPECT_TRUE(params.contains("blocks.1.norm1.scale"));
+  EXPECT_FALSE(params.contains("norm.shift"));  // no final norm after post-norm blocks
+  EXPECT_FALSE(params.contains("blocks.0.norm2.shift"));
+  int norm_params = 0;
+  for (const auto& p : parameter_roles(*model))
+    if (p.name.find(".norm1.") != std::string::npos) {
+      EXPECT_EQ(p.role, ParamRole::kNorm) << p.name;
+      ++norm_params;
+    }
+  EXPECT_EQ(norm_params, 4);  // shift and scale of two blocks
+  torch::NoGradGuard no_grad;
+  auto tokens = torch::randint(0, 5, {2, 9}, torch::kInt64);
+  auto traces = trace_mixers(*model, tokens);
+  ASSERT_EQ(traces.size(), 2u);
+  // The second block's mixer sees the first block's output: Norm(x + f(x)), normalized rows.
+  auto h = traces[1].input;
+  EXPECT_LT(h.mean(-1).abs().max().item<double>(), 1e-12);
+  EXPECT_LT((h.pow(2).mean(-1) - 1).abs().max().item<double>(), 1e-12);
+  // ... and equals that formula computed by hand from the first block.
+  auto x0 = traces[0].input;
+  auto z = x0 + traces[0].mixer->forward(x0);
+  auto zc = z - z.mean(-1, true);
+  EXPECT_TRUE(torch::allclose(h, zc / zc.pow(2).mean(-1, true).sqrt(), 1e-12, 1e-12));
+  // The readout sees the last block's output directly.
+  auto last = traces[1].input + traces[1].mixer->forward(traces[1].input);
+  auto lc = last - last.mean(-1, true);
+  auto readout = model->named_parameters()["readout.weight"];
+  auto bias = model->named_parameters()["readout.bias"];
+  auto logits = torch::matmul(lc / lc.pow(2).mean(-1, true).sqrt(), readout.t()) + bias;
+  EXPECT_TRUE(torch::allclose(model->forward(tokens), logits, 1e-12, 1e-12));
+
+  cfg.block = "none";
+  auto plain = make_model(cfg, 5, 3);
+  for (const auto& p : plain->named_parameters())
+    EXPECT_EQ(p.key().find("norm"), std::string::npos) << p.key();
+  cfg.block = "sandwich";
+  EXPECT_THROW(make_model(cfg, 5, 3), UserError);
+  EXPECT_THROW(config::parse_yaml("model: {name: dlr, block: sandwich}\n", "t"), UserError);
+  EXPECT_THROW(config::parse_yaml("model: {name: dlr, norm: batchnorm}\n", "t"), UserError);
+}
+
+// LTI options as config keys reach the mixers: a bidirectional DLR sees the future, a causal one
+// does not; max_kernel_length truncates the kernel; lti_output glu doubles the output Linear.
+TEST(ZooModel, LtiConfigKeysReachTheMixers) {
+  auto cfg = config::parse_yaml(
+                 "model: {name: dlr, d_model: 8, state_size: 4, layers: 1, bidirectional: true, "
+                 "max_kernel_length: 5, lti_output: glu, dt_min: 0.001, dt_max: 0.01, "
+                 "kernel_to_real: prod, block: post_norm, norm: transposed_ln}\n",
+                 "t")
+                 .model;
+  EXPECT_TRUE(zoo_options(cfg).bidirectional);
+  EXPECT_EQ(zoo_options(cfg).max_kernel_length, 5);
+  const auto future_effect = [](const config::ModelConfig& c) {
+    torch::manual_seed(2);
+    auto model = make_model(c, 5, 3);
+    model->to(torch::kFloat64);
+    torch::NoGradGuard no_grad;
+    auto tokens = torch::randint(0, 5, {1, 12}, torch::kInt64);
+    auto changed = tokens.clone();
+    changed[0][11] = (tokens[0][11].item<int64_t>() + 1) % 5;
+    return (model->forward(tokens).select(1, 8) - model->forward(changed).select(1, 8))
+        .abs()
+        .max()
+        .item<double>();
+  };
+  EXPECT_GT(future_effect(cfg), 1e-9);  // position 8 depends on position 11 (3 lags < 5)
+  auto causal = cfg;
+  causal.bidirectional = false;
+  EXPECT_LT(future_effect(causal), 1e-12);  // FFT round-off only
+  torch::manual_seed(2);
+  auto model = make_model(cfg, 5, 3);
+  auto mixer = zoo_mixers(*model)[0];
+  EXPECT_EQ(model->named_parameters()["blocks.0.mixer.output_linear.weight"].size(0), 16);
+  auto* lti = dynamic_cast<mixers::LTILayer*>(mixer.get());
+  ASSERT_NE(lti, nullptr);
+  EXPECT_EQ(lti->kernel_length(100), 5);
+  EXPECT_THROW(config::parse_yaml("model: {name: dlr, kernel_to_real: complex}\n", "t"), UserError);
+  EXPECT_THROW(config::parse_yaml("model: {name: gla, bidirectional: true}\n", "t"), UserError);
+  auto lru = config::parse_yaml("model: {name: lru, r_min: 0.9, r_max: 0.99}\n", "t").model;
+  EXPECT_DOUBLE_EQ(zoo_options(lru).r_min, 0.9);
+  lru.bidirectional = true;
+  EXPECT_THROW(make_model(lru, 5, 3), UserError);
 }
 
 }  // namespace zoo_model_test

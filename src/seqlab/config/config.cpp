@@ -237,7 +237,14 @@ const std::vector<Field>& schema() {
                              {"mlp", "glu", "none"}, "channel mixer after each mixer (§5.2)",
                              kZoo));
     v.push_back(string_field("model", "norm", SEQLAB_FIELD_ACCESS(model.norm),
-                             {"rmsnorm", "layernorm"}, "pre-norm of the residual blocks (§5.1)",
+                             {"rmsnorm", "layernorm", "transposed_ln"},
+                             "norm of the residual blocks; transposed_ln = DLR's scalar-affine "
+                             "LayerNorm without ε (§5.1)",
+                             kZoo));
+    v.push_back(string_field("model", "block", SEQLAB_FIELD_ACCESS(model.block),
+                             {"pre_norm", "post_norm", "none"},
+                             "residual block (§5.1): pre_norm x + f(Norm x), final norm; "
+                             "post_norm Norm(x + f(x)), no final norm (DLR); none f(x)",
                              kZoo));
     v.push_back(bool_field("model", "allow_neg_eigval", SEQLAB_FIELD_ACCESS(model.allow_neg_eigval),
                            "DeltaNet family: beta in (0, 2), eigenvalues down to -1 (§2.2.17)",
@@ -259,6 +266,46 @@ const std::vector<Field>& schema() {
     v.push_back(
         string_field("model", "variant", SEQLAB_FIELD_ACCESS(model.variant), {"dsf", "companion"},
                      "normalized attention variant (mixers.md §2.2.5)", {"normalized_attention"}));
+    // LTI mixers (mixers.md §2.2.7-2.2.9, §5.5 DLR rows).
+    const std::vector<std::string> conv_lti = {"dlr", "s4d", "dss"};
+    v.push_back(bool_field("model", "bidirectional", SEQLAB_FIELD_ACCESS(model.bidirectional),
+                           "non-causal kernel: a second kernel over the reversed sequence "
+                           "(§2.2.8 step 4)",
+                           conv_lti));
+    v.push_back(
+        int_field("model", "max_kernel_length", SEQLAB_FIELD_ACCESS(model.max_kernel_length), 0,
+                  kInf, "kernel truncated to this many lags (0 = the sequence length)", conv_lti));
+    v.push_back(int_field("model", "lti_channels", SEQLAB_FIELD_ACCESS(model.lti_channels), 1, 1024,
+                          "DLR kernels per channel C (flattened into the output Linear)", {"dlr"}));
+    v.push_back(float_field("model", "dt_min", SEQLAB_FIELD_ACCESS(model.dt_min), 0.0, 10.0,
+                            "log-uniform Δ init range, lower end (0 = the family default)",
+                            conv_lti));
+    v.push_back(float_field("model", "dt_max", SEQLAB_FIELD_ACCESS(model.dt_max), 0.0, 10.0,
+                            "log-uniform Δ init range, upper end (0 = the family default)",
+                            conv_lti));
+    v.push_back(string_field("model", "lti_output", SEQLAB_FIELD_ACCESS(model.lti_output),
+                             {"default", "linear", "glu"},
+                             "after GELU: Linear(d, d), or Linear(d, 2d) then GLU a·σ(b)",
+                             {"dlr", "s4d", "dss", "lru"}));
+    v.push_back(string_field("model", "kernel_to_real", SEQLAB_FIELD_ACCESS(model.kernel_to_real),
+                             {"real", "imag", "sum", "prod", "real-prod"},
+                             "DLR kernel's complex-to-real map (prod = DLR-prod)", {"dlr"}));
+    v.push_back(string_field("model", "dlr_version", SEQLAB_FIELD_ACCESS(model.dlr_version),
+                             {"", "Lambda_imag", "Lambda_imag_W_real", "Lambda_real_W_real"},
+                             "DLR ablations: restricted Λ and / or real W (§2.2.8)", {"dlr"}));
+    v.push_back(string_field("model", "lambda_init", SEQLAB_FIELD_ACCESS(model.lambda_init),
+                             {"omega", "randn"}, "DLR Λ init: roots of unity or Gaussian phases",
+                             {"dlr"}));
+    v.push_back(string_field("model", "s4d_init", SEQLAB_FIELD_ACCESS(model.s4d_init),
+                             {"lin", "inv", "real"}, "S4D eigenvalue init (§2.2.7)", {"s4d"}));
+    v.push_back(string_field("model", "discretization", SEQLAB_FIELD_ACCESS(model.discretization),
+                             {"zoh", "bilinear"}, "S4D discretization", {"s4d"}));
+    v.push_back(float_field("model", "r_min", SEQLAB_FIELD_ACCESS(model.r_min), 0.0, 1.0,
+                            "LRU eigenvalue modulus ring, inner radius", {"lru"}));
+    v.push_back(float_field("model", "r_max", SEQLAB_FIELD_ACCESS(model.r_max), 0.0, 1.0,
+                            "LRU eigenvalue modulus ring, outer radius", {"lru"}));
+    v.push_back(float_field("model", "max_phase", SEQLAB_FIELD_ACCESS(model.max_phase), 0.0, 100.0,
+                            "LRU eigenvalue phases drawn in [0, max_phase]", {"lru"}));
     // train (protocols.md §2.2)
     v.push_back(
         int_field("train", "steps", SEQLAB_FIELD_ACCESS(train.steps), 1, kInf, "optimizer steps"));

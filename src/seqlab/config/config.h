@@ -46,10 +46,23 @@ struct ModelConfig {
   int64_t chunk_size = 64;            // chunk length of the chunked scan path
   std::string scan_path = "fused";    // fused | chunked | reference
   std::string channel_mixer = "mlp";  // mlp | glu | none
-  std::string norm = "rmsnorm";       // rmsnorm | layernorm
+  std::string norm = "rmsnorm";       // rmsnorm | layernorm | transposed_ln
+  std::string block = "pre_norm";     // pre_norm | post_norm | none (mixers.md §5.1)
   bool allow_neg_eigval = false;      // DeltaNet family: beta in (0, 2)
   std::string pos_encoding = "none";  // none | learned | sinusoidal, added to the embedding
   std::string variant = "dsf";        // normalized_attention: dsf | companion
+  // LTI mixers (dlr, s4d, dss, lru; mixers.md §2.2.7-2.2.9). 0 / "" = the family's default.
+  bool bidirectional = false;           // dlr, s4d, dss: non-causal kernel (§2.2.8 step 4)
+  int64_t max_kernel_length = 0;        // dlr, s4d, dss: kernel truncated to this many lags; 0 = T
+  int64_t lti_channels = 1;             // dlr: kernels per channel C
+  double dt_min = 0.0, dt_max = 0.0;    // dlr, s4d, dss: log-uniform Δ init range; 0 = default
+  std::string lti_output = "default";   // dlr, s4d, dss, lru: default | linear | glu
+  std::string kernel_to_real = "real";  // dlr
+  std::string dlr_version;              // dlr: "" | Lambda_imag | Lambda_imag_W_real | ...
+  std::string lambda_init = "omega";    // dlr: omega | randn
+  std::string s4d_init = "lin";         // s4d: lin | inv | real
+  std::string discretization = "zoh";   // s4d: zoh | bilinear
+  double r_min = 0.0, r_max = 1.0, max_phase = 6.28;  // lru eigenvalue ring and phase
 };
 
 struct TrainConfig {

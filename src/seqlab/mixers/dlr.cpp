@@ -48,9 +48,13 @@ DLRImpl::DLRImpl(const DLROptions& options) : options_(options) {
 
 std::shared_ptr<Mixer> make_dlr(const ZooOptions& o) {
   DLROptions d;
-  d.d_model = o.d_model;
-  d.state_size = o.state_size;
-  d.path = o.path;
+  detail::apply_lti_zoo_options(o, d);
+  if (o.dt_min > 0) d.dt_min = o.dt_min;
+  if (o.dt_max > 0) d.dt_max = o.dt_max;
+  d.channels = o.lti_channels;
+  d.kernel_to_real = core::kernel_to_real_from_name(o.kernel_to_real);
+  d.version = o.dlr_version;
+  d.Lambda_init = o.lambda_init;
   return std::make_shared<DLRImpl>(d);
 }
 

@@ -40,6 +40,18 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   return y.reshape(shape) * weight;
 }
 
+TransposedLNImpl::TransposedLNImpl() {
+  shift = register_parameter("shift", torch::zeros({}));
+  scale = register_parameter("scale", torch::ones({}));
+}
+
+torch::Tensor TransposedLNImpl::forward(const torch::Tensor& x) {
+  // §5.1: statistics over the channels (last dim), biased std, no ε.
+  auto mean = x.mean(-1, /*keepdim=*/true);
+  auto std = (x - mean).pow(2).mean(-1, /*keepdim=*/true).sqrt();
+  return (scale / std) * (x - mean + shift);
+}
+
 torch::Tensor l2norm(const torch::Tensor& x, double eps) {
   return x * torch::rsqrt(x.pow(2).sum(-1, true) + eps);
 }

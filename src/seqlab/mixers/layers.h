@@ -38,6 +38,17 @@ class RMSNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(RMSNorm);
 
+// DLR's TransposedLN(scalar = True) (spec/mixers.md §5.1): y = (s / std(x)) (x − mean(x) + m)
+// over the last dimension, biased std and no ε; m ("shift", init 0) and s ("scale", init 1) are
+// learnable scalars, with no per-channel affine. A constant row divides by zero, as in DLR.
+class TransposedLNImpl : public torch::nn::Module {
+ public:
+  TransposedLNImpl();
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor shift, scale;
+};
+TORCH_MODULE(TransposedLN);
+
 // x / sqrt(Σx² + eps) over the last dimension (FLA placement of eps, §0.2).
 torch::Tensor l2norm(const torch::Tensor& x, double eps = 1e-6);
 // softplus⁻¹(y) = y + log(−expm1(−y)) for y > 0 (§0.2).

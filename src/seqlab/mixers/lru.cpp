@@ -47,6 +47,14 @@ std::shared_ptr<Mixer> make_lru(const ZooOptions& o) {
   l.d_model = o.d_model;
   l.state_size = o.state_size;
   l.path = o.path;
+  l.r_min = o.r_min;
+  l.r_max = o.r_max;
+  l.max_phase = o.max_phase;
+  if (o.lti_output != "default") l.glu = o.lti_output == "glu";
+  if (o.bidirectional || o.max_kernel_length != 0)
+    throw UserError(
+        "lru: model.bidirectional and model.max_kernel_length apply to dlr, s4d and "
+        "dss only (the LRU runs as a causal scan)");
   return std::make_shared<LRUImpl>(l);
 }
 

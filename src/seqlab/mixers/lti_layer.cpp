@@ -7,6 +7,7 @@
 #include <string>
 
 #include "seqlab/mixers/mamba1.h"
+#include "seqlab/mixers/zoo.h"
 #include "seqlab/util/error.h"
 
 namespace seqlab::mixers {
@@ -21,6 +22,21 @@ torch::Tensor as_pairs(const torch::Tensor& x, bool real_only) {
 torch::Tensor pair_mul(const torch::Tensor& x, const torch::Tensor& y) {
   auto xr = x.select(-1, 0), xi = x.select(-1, 1), yr = y.select(-1, 0), yi = y.select(-1, 1);
   return torch::stack({xr * yr - xi * yi, xr * yi + xi * yr}, -1);
+}
+
+void apply_lti_zoo_options(const ZooOptions& zoo, LTILayerOptions& o) {
+  o.d_model = zoo.d_model;
+  o.state_size = zoo.state_size;
+  o.path = zoo.path;
+  o.bidirectional = zoo.bidirectional;
+  o.max_kernel_length = zoo.max_kernel_length;
+  if (zoo.lti_output == "glu")
+    o.glu = true;
+  else if (zoo.lti_output == "linear")
+    o.glu = false;
+  else if (zoo.lti_output != "default")
+    throw UserError("lti_output = '" + zoo.lti_output +
+                    "' is not valid; valid choices: default, linear, glu");
 }
 
 void check_lti_layer_options(const char* family, const LTILayerOptions& o) {

@@ -42,6 +42,8 @@
 
 namespace seqlab::mixers {
 
+struct ZooOptions;  // mixers/zoo.h
+
 // Options of the layer around the kernel (§5.5); each family adds its own.
 struct LTILayerOptions {
   int64_t d_model = 64;                          // H
@@ -113,6 +115,9 @@ torch::Tensor as_pairs(const torch::Tensor& x, bool real_only);
 torch::Tensor pair_mul(const torch::Tensor& x, const torch::Tensor& y);
 // Throws seqlab::UserError naming the option unless the layer options are valid.
 void check_lti_layer_options(const char* family, const LTILayerOptions& o);
+// Copies the zoo options a layer shares (d_model, N, path, bidirectional, max_kernel_length,
+// lti_output) into `o`; lti_output "default" keeps the family's glu setting.
+void apply_lti_zoo_options(const ZooOptions& zoo, LTILayerOptions& o);
 }  // namespace detail
 
 }  // namespace seqlab::mixers

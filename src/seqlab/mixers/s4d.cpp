@@ -98,9 +98,11 @@ torch::Tensor S4DImpl::kernel(int64_t length) {
 
 std::shared_ptr<Mixer> make_s4d(const ZooOptions& o) {
   S4DOptions d;
-  d.d_model = o.d_model;
-  d.state_size = o.state_size;
-  d.path = o.path;
+  detail::apply_lti_zoo_options(o, d);
+  if (o.dt_min > 0) d.dt_min = o.dt_min;
+  if (o.dt_max > 0) d.dt_max = o.dt_max;
+  d.init = o.s4d_init;
+  d.discretization = o.discretization;
   return std::make_shared<S4DImpl>(d);
 }
 
@@ -137,9 +139,9 @@ torch::Tensor DSSImpl::kernel(int64_t length) {
 
 std::shared_ptr<Mixer> make_dss(const ZooOptions& o) {
   DSSOptions d;
-  d.d_model = o.d_model;
-  d.state_size = o.state_size;
-  d.path = o.path;
+  detail::apply_lti_zoo_options(o, d);
+  if (o.dt_min > 0) d.dt_min = o.dt_min;
+  if (o.dt_max > 0) d.dt_max = o.dt_max;
   return std::make_shared<DSSImpl>(d);
 }
 

@@ -28,6 +28,18 @@ struct ZooOptions {
   int64_t dict_size = 8;          // SD-SSM dictionary size K (§2.2.20)
   double lp = 1.2;                // SD-SSM column-normalization exponent p (§2.2.20)
   double scale_eigv = 1.0;        // complex diagonal: eigenvalue scale s (§2.2.21)
+  // LTI mixers (dlr, s4d, dss, lru; §2.2.7-2.2.9); 0 / "default" keep the family's default.
+  bool bidirectional = false;
+  int64_t max_kernel_length = 0;
+  int64_t lti_channels = 1;
+  double dt_min = 0.0, dt_max = 0.0;
+  std::string lti_output = "default";  // default | linear | glu
+  std::string kernel_to_real = "real";
+  std::string dlr_version;
+  std::string lambda_init = "omega";
+  std::string s4d_init = "lin";
+  std::string discretization = "zoh";
+  double r_min = 0.0, r_max = 1.0, max_phase = 6.28;
 };
 
 struct MixerInfo {

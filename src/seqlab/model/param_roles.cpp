@@ -34,7 +34,8 @@ std::string join(const std::string& prefix, const std::string& name) {
 bool is_norm_module(const torch::nn::Module& m) {
   return dynamic_cast<const torch::nn::LayerNormImpl*>(&m) != nullptr ||
          dynamic_cast<const torch::nn::GroupNormImpl*>(&m) != nullptr ||
-         dynamic_cast<const mixers::RMSNormImpl*>(&m) != nullptr;
+         dynamic_cast<const mixers::RMSNormImpl*>(&m) != nullptr ||
+         dynamic_cast<const mixers::TransposedLNImpl*>(&m) != nullptr;
 }
 
 std::string leaf(const std::string& name) {

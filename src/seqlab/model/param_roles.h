@@ -26,8 +26,8 @@ struct RoledParameter {
 };
 
 // Every parameter of `model` (in named_parameters() order) with its role. A parameter is kNorm if
-// its module is a LayerNorm, RMSNorm or GroupNorm, or its own name starts with "norm" (mixers that
-// hold a GroupNorm affine directly, e.g. RetNet's norm_weight).
+// its module is a LayerNorm, RMSNorm, GroupNorm or TransposedLN, or its own name starts with "norm"
+// (mixers that hold a GroupNorm affine directly, e.g. RetNet's norm_weight).
 std::vector<RoledParameter> parameter_roles(torch::nn::Module& model);
 
 // Global initializer (spec §5.5: FLA models re-initialize Linear weights ~ N(0, std²), unverified):

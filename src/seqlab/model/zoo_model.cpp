@@ -9,10 +9,21 @@ namespace seqlab::model {
 
 namespace {
 
-// Applies a LayerNorm or RMSNorm module held as a base pointer.
+// Applies a LayerNorm, RMSNorm or TransposedLN module held as a base pointer.
 torch::Tensor apply_norm(const std::shared_ptr<torch::nn::Module>& norm, const torch::Tensor& x) {
   if (auto ln = std::dynamic_pointer_cast<torch::nn::LayerNormImpl>(norm)) return ln->forward(x);
+  if (auto tln = std::dynamic_pointer_cast<mixers::TransposedLNImpl>(norm)) return tln->forward(x);
   return std::dynamic_pointer_cast<mixers::RMSNormImpl>(norm)->forward(x);
+}
+
+// The norm module model.norm names (§5.1), registered on `owner` as `name`.
+std::shared_ptr<torch::nn::Module> make_norm(torch::nn::Module& owner, const char* name,
+                                             const config::ModelConfig& cfg) {
+  if (cfg.norm == "layernorm")
+    return owner.register_module(
+        name, torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.d_model}).eps(1e-5)));
+  if (cfg.norm == "transposed_ln") return owner.register_module(name, mixers::TransposedLN());
+  return owner.register_module(name, mixers::RMSNorm(cfg.d_model, 1e-5));
 }
 
 // Channel mixers of spec §5.2.
@@ -38,35 +49,44 @@ class ChannelMixerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ChannelMixer);
 
-// Pre-norm residual block (§5.1).
+// Residual block of model.block (§5.1): pre_norm, post_norm, or none (no residual, no norm).
 class ZooBlockImpl : public torch::nn::Module {
  public:
-  ZooBlockImpl(const config::ModelConfig& cfg, const mixers::ZooOptions& opts) {
-    norm1 = make_norm("norm1", cfg);
+  ZooBlockImpl(const config::ModelConfig& cfg, const mixers::ZooOptions& opts) : block_(cfg.block) {
+    const bool normed = block_ != "none";
+    if (normed) norm1 = make_norm(*this, "norm1", cfg);
     mixer = mixers::make_mixer(cfg.name, opts);
     register_module("mixer", mixer);
     if (cfg.channel_mixer != "none") {
-      norm2 = make_norm("norm2", cfg);
+      if (normed) norm2 = make_norm(*this, "norm2", cfg);
       channel =
           register_module("channel", ChannelMixer(cfg.channel_mixer, cfg.d_model, cfg.mlp_ratio));
     }
   }
   torch::Tensor forward(torch::Tensor x) {
-    x = x + mixer->forward(apply_norm(norm1, x));
-    if (channel) x = x + channel(apply_norm(norm2, x));
+    if (block_ == "post_norm") {  // x <- Norm(x + f(x)) (DLR)
+      x = apply_norm(norm1, x + mixer->forward(x));
+      if (channel) x = apply_norm(norm2, x + channel(x));
+    } else if (block_ == "none") {  // x <- f(x)
+      x = mixer->forward(x);
+      if (channel) x = channel(x);
+    } else {  // x <- x + f(Norm(x))
+      x = x + mixer->forward(apply_norm(norm1, x));
+      if (channel) x = x + channel(apply_norm(norm2, x));
+    }
     return x;
   }
-
-  std::shared_ptr<torch::nn::Module> make_norm(const char* name, const config::ModelConfig& cfg) {
-    if (cfg.norm == "layernorm")
-      return register_module(
-          name, torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.d_model}).eps(1e-5)));
-    return register_module(name, mixers::RMSNorm(cfg.d_model, 1e-5));
+  // What the mixer receives from the block input x.
+  torch::Tensor mixer_input(const torch::Tensor& x) {
+    return block_ == "pre_norm" ? apply_norm(norm1, x) : x;
   }
 
   std::shared_ptr<torch::nn::Module> norm1, norm2;
   std::shared_ptr<mixers::Mixer> mixer;
   ChannelMixer channel{nullptr};
+
+ private:
+  std::string block_;
 };
 TORCH_MODULE(ZooBlock);
 
@@ -86,11 +106,9 @@ class ZooModelImpl : public SequenceModel {
           register_module("pos_embedding", torch::nn::Embedding(cfg.max_len, cfg.d_model));
     blocks = register_module("blocks", torch::nn::ModuleList());
     for (int64_t l = 0; l < cfg.layers; ++l) blocks->push_back(ZooBlock(cfg, opts));
-    if (cfg.norm == "layernorm")
-      norm = register_module(
-          "norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.d_model}).eps(1e-5)));
-    else
-      norm = register_module("norm", mixers::RMSNorm(cfg.d_model, 1e-5));
+    // Only pre-norm stacks end with a norm: post-norm blocks already end with one (§5.5 DLR
+    // "no final norm").
+    if (cfg.block == "pre_norm") norm = make_norm(*this, "norm", cfg);
     readout = register_module("readout", torch::nn::Linear(cfg.d_model, num_classes));
   }
 
@@ -105,7 +123,7 @@ class ZooModelImpl : public SequenceModel {
     }
     auto x = embed(tokens);
     for (const auto& block : *blocks) x = block->as<ZooBlockImpl>()->forward(x);
-    return readout(apply_norm(norm, x));
+    return readout(norm ? apply_norm(norm, x) : x);
   }
 
   // Token embedding plus the absolute position encoding of §2.2.1 (positions t = 0..T-1).
@@ -137,7 +155,7 @@ class ZooModelImpl : public SequenceModel {
     auto x = embed(tokens);
     for (const auto& block : *blocks) {
       auto* b = block->as<ZooBlockImpl>();
-      out.push_back({b->mixer, apply_norm(b->norm1, x)});
+      out.push_back({b->mixer, b->mixer_input(x)});
       x = b->forward(x);
     }
     return out;
@@ -179,6 +197,20 @@ mixers::ZooOptions zoo_options(const config::ModelConfig& cfg) {
   o.dict_size = cfg.dict_size;
   o.lp = cfg.lp;
   o.scale_eigv = cfg.scale_eigv;
+  o.bidirectional = cfg.bidirectional;
+  o.max_kernel_length = cfg.max_kernel_length;
+  o.lti_channels = cfg.lti_channels;
+  o.dt_min = cfg.dt_min;
+  o.dt_max = cfg.dt_max;
+  o.lti_output = cfg.lti_output;
+  o.kernel_to_real = cfg.kernel_to_real;
+  o.dlr_version = cfg.dlr_version;
+  o.lambda_init = cfg.lambda_init;
+  o.s4d_init = cfg.s4d_init;
+  o.discretization = cfg.discretization;
+  o.r_min = cfg.r_min;
+  o.r_max = cfg.r_max;
+  o.max_phase = cfg.max_phase;
   return o;
 }
 
@@ -189,8 +221,12 @@ std::shared_ptr<SequenceModel> make_zoo_model(const config::ModelConfig& cfg, in
   if (cfg.channel_mixer != "mlp" && cfg.channel_mixer != "glu" && cfg.channel_mixer != "none")
     throw UserError("model.channel_mixer = '" + cfg.channel_mixer +
                     "' is not valid (one of: mlp, glu, none)");
-  if (cfg.norm != "rmsnorm" && cfg.norm != "layernorm")
-    throw UserError("model.norm = '" + cfg.norm + "' is not valid (one of: rmsnorm, layernorm)");
+  if (cfg.norm != "rmsnorm" && cfg.norm != "layernorm" && cfg.norm != "transposed_ln")
+    throw UserError("model.norm = '" + cfg.norm +
+                    "' is not valid (one of: rmsnorm, layernorm, transposed_ln)");
+  if (cfg.block != "pre_norm" && cfg.block != "post_norm" && cfg.block != "none")
+    throw UserError("model.block = '" + cfg.block +
+                    "' is not valid (one of: pre_norm, post_norm, none)");
   if (cfg.pos_encoding != "none" && cfg.pos_encoding != "learned" &&
       cfg.pos_encoding != "sinusoidal")
     throw UserError("model.pos_encoding = '" + cfg.pos_encoding +

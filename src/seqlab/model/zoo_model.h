@@ -2,14 +2,21 @@
 //
 //   x = Embedding(vocab, d)(tokens) (+ PE: model.pos_encoding none | learned | sinusoidal, §2.2.1;
 //       learned = Embedding(max_len, d) "pos_embedding", a longer sequence is a UserError)
-//   for each of `layers` pre-norm residual blocks (§5.1):
-//     x += Mixer(Norm(x))                       the zoo mixer (mixers/zoo.h)
-//     x += ChannelMixer(Norm(x))                mlp: fc2(GELU(fc1 x)), hidden mlp_ratio·d;
+//   for each of `layers` blocks of model.block (§5.1):
+//     pre_norm (default):
+//       x += Mixer(Norm(x))                     the zoo mixer (mixers/zoo.h)
+//       x += ChannelMixer(Norm(x))              mlp: fc2(GELU(fc1 x)), hidden mlp_ratio·d;
 //                                               glu: fc2(y ⊙ SiLU(gate)), (y, gate) = fc1 x;
 //                                               none: skipped (§5.2)
-//   logits = Linear(d -> C)(Norm(x))            at every position
-// Norm is RMSNorm or LayerNorm (ε = 1e-5). Parameter names: embedding.weight,
+//     post_norm (DLR): x = Norm(x + Mixer(x)); x = Norm(x + ChannelMixer(x))
+//     none:            x = Mixer(x); x = ChannelMixer(x)   (no residual, no norm)
+//   logits = Linear(d -> C)(Norm(x))            at every position; the final Norm only after
+//                                               pre_norm blocks (DLR: "no final norm")
+// Norm (model.norm) is RMSNorm or LayerNorm (ε = 1e-5), or DLR's TransposedLN (scalar shift and
+// scale, biased std, no ε). Parameter names: embedding.weight,
 // blocks.<l>.{norm1,mixer,norm2,channel}.*, norm.*, readout.*.
+// LTI mixer options (model.bidirectional, max_kernel_length, dt_min/dt_max, lti_output, ...)
+// reach dlr / s4d / dss / lru through zoo_options().
 #pragma once
 #include <cstdint>
 #include <memory>
