@@ -64,6 +64,30 @@ train: {steps: 30, batch_size: 16, max_length: 8, lr: 1.0e-2, log_every: 10, che
 eval: {max_length: 60, length_stride: 20, samples_per_length: 32, id_max_length: 8, ood_from: 9}
 )";
 
+// seqlab scaling: one child process per (mixer, T) cell, each with its own peak memory; attention
+// cells whose predicted score memory exceeds the limit are skipped, not run.
+TEST_F(Cli, ScalingSweepWritesCellsAndSkipsOversizedAttention) {
+  const auto out = (dir_ / "scaling").string();
+  const auto r =
+      run("scaling --mixers dlr,softmax_attention --min-length 64 --max-length 256 "
+          "--d-model 8 --state-size 4 --repeats 1 --memory-limit-gb 0.0005 --threads 1 "
+          "--out " +
+          out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ifstream in(out + "/scaling.json");
+  const auto doc = nlohmann::json::parse(in);
+  const auto& cells = doc["cells"];
+  ASSERT_EQ(cells.size(), 4u) << doc.dump();  // dlr 64, 256; attention 64, then 256 skipped
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_GT(cells[i]["seconds"].get<double>(), 0.0) << cells[i].dump();
+    EXPECT_GT(cells[i]["peak_rss_mb"].get<double>(), 10.0) << cells[i].dump();
+  }
+  EXPECT_EQ(cells[1]["length"], 256);
+  EXPECT_TRUE(cells[3].contains("skipped")) << cells[3].dump();
+  EXPECT_FALSE(fs::exists(out + "/.cell.json"));
+  expect_clean_error("scaling --mixers dlr,transformerz --out " + out, "transformerz");
+}
+
 TEST_F(Cli, UnknownTaskModelKeyAndMalformedYaml) {
   expect_clean_error("sample no_such_task --length 5", "unknown task 'no_such_task'");
   const auto bad_model = write("m.yaml", "model: {name: mamba9}\n");

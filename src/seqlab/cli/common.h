@@ -35,5 +35,6 @@ void add_list(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_showcase(CLI::App& app);
 void add_inspect(CLI::App& app);
+void add_scaling(CLI::App& app);
 
 }  // namespace seqlab::cli

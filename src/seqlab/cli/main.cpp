@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   seqlab::cli::add_bench(app);
   seqlab::cli::add_showcase(app);
   seqlab::cli::add_inspect(app);
+  seqlab::cli::add_scaling(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

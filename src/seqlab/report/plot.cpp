@@ -222,6 +222,39 @@ void plot_accuracy_vs_length(const std::vector<Curve>& curves, const PlotOptions
   render(tmp, body, out_base);
 }
 
+void plot_loglog(const std::vector<Series>& series, const std::string& xlabel,
+                 const std::string& ylabel, const std::string& title, const std::string& out_base) {
+  if (series.empty()) throw UserError("plot " + out_base + ": no series to plot");
+  std::string data;
+  for (const auto& s : series) {
+    if (s.x.empty() || s.x.size() != s.y.size())
+      throw UserError("plot " + out_base + ": series '" + s.label + "' has " +
+                      std::to_string(s.x.size()) + " x and " + std::to_string(s.y.size()) +
+                      " y values (need the same number, > 0)");
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      if (!(s.x[i] > 0) || !(s.y[i] > 0))
+        throw UserError("plot " + out_base + ": series '" + s.label +
+                        "' has a value <= 0 on a log axis");
+      data += num(s.x[i]) + " " + num(s.y[i]) + "\n";
+    }
+    data += "\n\n";
+  }
+  require_gnuplot();
+  TempDir tmp;
+  const std::string data_path = tmp.file("series.dat");
+  write_file_atomic(data_path, data);
+  std::string body = common_settings(title);
+  body += "set logscale xy 10\n";
+  body += "set xlabel " + gp_quote(xlabel) + "\nset ylabel " + gp_quote(ylabel) + "\n";
+  body += "plot ";
+  for (size_t i = 0; i < series.size(); ++i)
+    body += (i == 0 ? gp_quote(data_path) : std::string("''")) + " index " + std::to_string(i) +
+            " using 1:2 with linespoints pt 7 ps 0.7 lw 2 lc rgb '" +
+            kColors[i % (sizeof(kColors) / sizeof(kColors[0]))] + "' title " +
+            gp_quote(series[i].label) + (i + 1 < series.size() ? ", \\\n     " : "\n");
+  render(tmp, body, out_base);
+}
+
 void plot_training_curve(const std::vector<nlohmann::json>& log_rows, const PlotOptions& opts,
                          const std::string& out_base) {
   std::string data;

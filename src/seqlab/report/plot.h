@@ -45,4 +45,15 @@ void plot_training_curve(const std::vector<nlohmann::json>& log_rows, const Plot
 void plot_heatmap(const std::vector<std::vector<double>>& values, const std::string& title,
                   const std::string& out_base);
 
+// One series of a log-log plot: y[i] at x[i] (both > 0).
+struct Series {
+  std::string label;
+  std::vector<double> x, y;
+};
+
+// Log-log line plot (both axes base 10) with the given axis labels, e.g. time or memory against
+// sequence length. Throws seqlab::UserError as plot_accuracy_vs_length, or on a value <= 0.
+void plot_loglog(const std::vector<Series>& series, const std::string& xlabel,
+                 const std::string& ylabel, const std::string& title, const std::string& out_base);
+
 }  // namespace seqlab::report
