@@ -7,8 +7,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "seqlab/eval/run_eval.h"
 #include "seqlab/model/registry.h"
 #include "seqlab/train/checkpoint.h"
+#include "seqlab/train/loss.h"
 #include "seqlab/train/run_dir.h"
 #include "seqlab/util/error.h"
 
@@ -173,6 +175,57 @@ TEST(Trainer, EarlyStopWhenRunningAccuracyReached) {
   EXPECT_TRUE(s.early_stopped);
   EXPECT_LT(s.steps, 400);
   EXPECT_TRUE(latest_checkpoint(dir).has_value());
+  fs::remove_all(dir);
+}
+
+// §0.4: R² = 1 − MSE / max(Var(y), 1e−5), Var pooled over the batch; golden y = [1, 2, 3, 4],
+// ŷ = [1, 2, 3, 5] gives MSE 0.25, Var 1.25, R² 0.8. regression_loss reads the last l_out outputs.
+TEST(RegressionLoss, GoldenR2AndLastPositionsReadout) {
+  auto y = torch::tensor({1.0, 2.0, 3.0, 4.0}).view({1, 4, 1});
+  auto yhat = torch::tensor({1.0, 2.0, 3.0, 5.0}).view({1, 4, 1});
+  EXPECT_NEAR(batch_r2(yhat, y), 0.8, 1e-12);
+  auto outputs = torch::cat({torch::full({1, 3, 1}, 100.0), yhat}, 1);  // 3 leading positions
+  const auto r = regression_loss(outputs, y);
+  EXPECT_NEAR(r.mse, 0.25, 1e-12);
+  EXPECT_NEAR(r.r2, 0.8, 1e-12);
+  // Constant targets: the variance floor 1e-5 keeps R² finite.
+  EXPECT_NEAR(batch_r2(torch::zeros({1, 2, 1}), torch::zeros({1, 2, 1})), 1.0, 1e-12);
+}
+
+// A DLR atomic task end to end: float features through the zoo model's Linear encoder, MSE on
+// the last outputs, "r2" in the log, and eval.json with the regression metric.
+TEST(Trainer, RegressionTaskTrainsAndEvaluatesWithR2) {
+  config::RunConfig cfg;
+  cfg.name = "cumsum";
+  cfg.task.name = "cumsum";
+  cfg.model.name = "dlr";
+  cfg.model.d_model = 16;
+  cfg.model.layers = 1;
+  cfg.model.state_size = 8;
+  cfg.model.channel_mixer = "none";
+  cfg.train.steps = 40;
+  cfg.train.batch_size = 8;
+  cfg.train.min_length = 16;
+  cfg.train.max_length = 16;
+  cfg.train.lr = 1e-2;
+  cfg.train.log_every = 20;
+  cfg.train.checkpoint_every = 40;
+  cfg.eval.samples_per_length = 16;
+  const auto dir = temp_dir("regression");
+  train(cfg, dir, {});
+  const auto rows = deterministic_rows(dir);
+  ASSERT_EQ(rows.size(), 2u);
+  ASSERT_TRUE(rows.back().contains("r2"));
+  EXPECT_GT(rows.back()["r2"].get<double>(), rows.front()["r2"].get<double>());
+  const auto ev = eval::evaluate_run(dir, {}, false);
+  EXPECT_TRUE(ev.regression);
+  EXPECT_EQ(ev.eval_json["metric"], "r2");
+  EXPECT_GT(ev.r2, 0.0);  // better than predicting the mean after 40 steps
+  EXPECT_NEAR(ev.eval_json["r2"].get<double>(), ev.r2, 0);
+  // Token models refuse float features with a clear error.
+  auto bad = cfg;
+  bad.model.name = "sdssm";
+  EXPECT_THROW(train(bad, temp_dir("regression_bad"), {}), UserError);
   fs::remove_all(dir);
 }
 

@@ -23,6 +23,11 @@ void add_eval(CLI::App& app) {
   sub->callback([o] {
     set_threads(o->threads);
     const auto ev = eval::evaluate_run(o->run, o->sets, !o->quiet);
+    if (ev.regression) {
+      std::printf("%s: R² %.4f, MSE %.4g -> %s/eval.json\n", o->run.c_str(), ev.r2, ev.mse,
+                  o->run.c_str());
+      return;
+    }
     plot_run(o->run);
     std::printf("%s: ID accuracy %.4f, OOD accuracy %.4f (%zu lengths, %.1f s) -> %s/eval.json\n",
                 o->run.c_str(), ev.result.id_accuracy, ev.result.ood_accuracy,

@@ -37,6 +37,23 @@ void add_sample(CLI::App& app) {
     if (o->count == 0) return;
     Rng rng(static_cast<uint64_t>(o->seed));
     const auto batch = task->sample(rng, o->count, o->length);
+    if (task->info().kind == tasks::TaskKind::kRegression) {
+      // Float features (L_in, F) and targets (l_out, O), one JSON row per sample (§2.1).
+      for (int64_t b = 0; b < o->count; ++b) {
+        auto to_rows = [](const torch::Tensor& t) {
+          auto d = t.to(torch::kFloat64).contiguous();
+          std::vector<std::vector<double>> rows(static_cast<size_t>(d.size(0)));
+          for (int64_t i = 0; i < d.size(0); ++i)
+            rows[i].assign(d[i].data_ptr<double>(), d[i].data_ptr<double>() + d.size(1));
+          return rows;
+        };
+        nlohmann::json row;
+        row["input"] = to_rows(batch.inputs[b]);
+        row["target"] = to_rows(batch.targets[b]);
+        std::printf("%s\n", row.dump().c_str());
+      }
+      return;
+    }
     const auto inputs = batch.inputs.contiguous();
     const auto targets = batch.targets.contiguous();
     const int64_t T = inputs.size(1);

@@ -53,11 +53,18 @@ void add_train(CLI::App& app) {
     const auto s = train::train(cfg, out, topts);
     std::printf(
         "trained %lld steps%s in %.1f s (%.0f tokens/s, %lld parameters); last loss %.4g, "
-        "train accuracy %.4f\n",
+        "train %s %.4f\n",
         static_cast<long long>(s.steps), s.early_stopped ? " (early stop)" : "", s.train_seconds,
-        s.tokens_per_second, static_cast<long long>(s.parameters), s.final_loss, s.final_accuracy);
+        s.tokens_per_second, static_cast<long long>(s.parameters), s.final_loss,
+        s.regression ? "R²" : "accuracy", s.final_accuracy);
     if (o->no_eval) return;
     const auto ev = eval::evaluate_run(out, {}, !o->quiet);
+    if (ev.regression) {
+      std::printf("eval: R² %.4f, MSE %.4g on %lld fresh samples of length %lld -> %s/eval.json\n",
+                  ev.r2, ev.mse, static_cast<long long>(cfg.eval.samples_per_length),
+                  static_cast<long long>(cfg.train.max_length), out.c_str());
+      return;
+    }
     plot_run(out);
     std::printf(
         "eval: ID accuracy %.4f (lengths 1..%lld), OOD accuracy %.4f (lengths %lld..%lld) "

@@ -184,6 +184,12 @@ const std::vector<Field>& schema() {
                            "append a query step and read the label there (tasks.md §1.2)"));
     v.push_back(int_field("task", "n", SEQLAB_FIELD_ACCESS(task.n), 0, 1000,
                           "group size for c2xcn / dn (0 = task default)"));
+    v.push_back(int_field("task", "shifts", SEQLAB_FIELD_ACCESS(task.shifts), 1, 1024,
+                          "shift: number of simultaneous shifts H (tasks.md §2.1)"));
+    v.push_back(int_field("task", "selected", SEQLAB_FIELD_ACCESS(task.selected), 1, 65536,
+                          "masked_select(_fixed): number of selected values M"));
+    v.push_back(int_field("task", "mips_dim", SEQLAB_FIELD_ACCESS(task.mips_dim), 1, 64,
+                          "mips: dimension D of q, k, v"));
     // model
     v.push_back(
         string_field("model", "name", SEQLAB_FIELD_ACCESS(model.name), kModels, "model family"));

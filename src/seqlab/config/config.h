@@ -12,7 +12,10 @@ namespace seqlab::config {
 struct TaskConfig {
   std::string name = "parity_check";
   bool query_token = false;
-  int64_t n = 0;  // c2xcn / dn group size; 0 = task default
+  int64_t n = 0;          // c2xcn / dn group size; 0 = task default
+  int64_t shifts = 8;     // shift: H
+  int64_t selected = 32;  // masked_select(_fixed): M
+  int64_t mips_dim = 4;   // mips: D
 };
 
 struct ModelConfig {

@@ -1,7 +1,12 @@
 #include "seqlab/eval/run_eval.h"
 
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 
+#include "seqlab/train/loss.h"
 #include "seqlab/train/progress.h"
 #include "seqlab/train/run_dir.h"
 #include "seqlab/util/error.h"
@@ -10,6 +15,58 @@
 namespace fs = std::filesystem;
 
 namespace seqlab::eval {
+namespace {
+
+RunEvaluation evaluate_regression(train::LoadedRun& run, const std::string& run_dir) {
+  const auto& cfg = run.config;
+  const int64_t length = cfg.train.max_length, batch = cfg.train.batch_size;
+  const int64_t samples = cfg.eval.samples_per_length;
+  Rng rng(static_cast<uint64_t>(cfg.eval.seed));
+  torch::NoGradGuard no_grad;
+  run.model->eval();
+  const auto t0 = std::chrono::steady_clock::now();
+  double sum_r2 = 0, sum_mse = 0;
+  int64_t batches = 0;
+  for (int64_t done = 0; done < samples; done += batch, ++batches) {
+    const auto b = run.task->sample(rng, std::min(batch, samples - done), length);
+    const auto out = run.model->forward(b.inputs);
+    const int64_t T = out.size(1), l_out = b.targets.size(1);
+    auto pred = out.narrow(1, T - l_out, l_out);
+    sum_mse +=
+        (pred.to(torch::kFloat64) - b.targets.to(torch::kFloat64)).pow(2).mean().item<double>();
+    sum_r2 += train::batch_r2(pred, b.targets);
+  }
+  RunEvaluation ev;
+  ev.regression = true;
+  ev.r2 = batches ? sum_r2 / double(batches) : 0.0;
+  ev.mse = batches ? sum_mse / double(batches) : 0.0;
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  nlohmann::json train_summary = nlohmann::json::object();
+  const auto summary_path = (fs::path(run_dir) / "train_summary.json").string();
+  if (fs::exists(summary_path)) train_summary = read_json_file(summary_path);
+  auto& js = ev.eval_json;
+  js["task"] = cfg.task.name;
+  js["model"] = cfg.model.name;
+  js["name"] = cfg.name;
+  js["metric"] = "r2";
+  js["r2"] = ev.r2;
+  js["mse"] = ev.mse;
+  js["length"] = length;
+  js["samples"] = samples;
+  js["batches"] = batches;
+  js["eval_seed"] = cfg.eval.seed;
+  js["checkpoint_step"] = run.step;
+  js["steps"] = train_summary.value("steps", run.step);
+  js["train_seconds"] = train_summary.value("train_seconds", 0.0);
+  js["tokens_per_s"] = train_summary.value("tokens_per_s", 0.0);
+  js["parameters"] = train_summary.value("parameters", int64_t{0});
+  js["eval_seconds"] = seconds;
+  write_file_atomic((fs::path(run_dir) / "eval.json").string(), js.dump(2) + "\n");
+  return ev;
+}
+
+}  // namespace
 
 RunEvaluation evaluate_run(const std::string& run_dir,
                            const std::vector<std::string>& eval_overrides, bool show_progress) {
@@ -22,6 +79,7 @@ RunEvaluation evaluate_run(const std::string& run_dir,
   config::validate(run.config);
   const auto& ec = run.config.eval;
   const auto& info = run.task->info();
+  if (info.kind == tasks::TaskKind::kRegression) return evaluate_regression(run, run_dir);
   train::Progress progress("eval " + run.config.task.name + "/" + run.config.model.name,
                            static_cast<int64_t>(evaluation_lengths(ec).size()),
                            show_progress && train::Progress::stderr_is_terminal());

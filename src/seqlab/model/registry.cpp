@@ -37,14 +37,18 @@ const std::vector<ModelInfo>& model_infos() {
 namespace {
 
 std::shared_ptr<SequenceModel> build_model(const config::ModelConfig& cfg, int64_t vocab_size,
-                                           int64_t num_classes) {
+                                           int64_t num_classes, int64_t input_features) {
+  for (const auto& m : mixers::mixer_infos())
+    if (m.name == cfg.name) return make_zoo_model(cfg, vocab_size, num_classes, input_features);
+  if (input_features > 0)
+    throw UserError("model '" + cfg.name +
+                    "' takes token ids; tasks with float features (the DLR atomic tasks) need a "
+                    "zoo model (see `seqlab list mixers`, e.g. dlr, s4d, mamba1, gla)");
   if (cfg.name == "sdssm") return make_sdssm_model(cfg, vocab_size, num_classes);
   if (cfg.name == "complex_diagonal")
     return make_complex_diagonal_model(cfg, vocab_size, num_classes);
   if (cfg.name == "lstm") return make_lstm_model(cfg, vocab_size, num_classes);
   if (cfg.name == "transformer") return make_transformer_model(cfg, vocab_size, num_classes);
-  for (const auto& m : mixers::mixer_infos())
-    if (m.name == cfg.name) return make_zoo_model(cfg, vocab_size, num_classes);
   std::vector<std::string> names;
   for (const auto& i : model_infos()) names.push_back(i.name);
   throw UserError("unknown model '" + cfg.name + "' (valid: " + join_names(names) + ")");
@@ -53,8 +57,8 @@ std::shared_ptr<SequenceModel> build_model(const config::ModelConfig& cfg, int64
 }  // namespace
 
 std::shared_ptr<SequenceModel> make_model(const config::ModelConfig& cfg, int64_t vocab_size,
-                                          int64_t num_classes) {
-  auto model = build_model(cfg, vocab_size, num_classes);
+                                          int64_t num_classes, int64_t input_features) {
+  auto model = build_model(cfg, vocab_size, num_classes, input_features);
   apply_global_init(*model, cfg.init, cfg.init_std);
   return model;
 }

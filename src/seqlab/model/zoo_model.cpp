@@ -92,14 +92,19 @@ TORCH_MODULE(ZooBlock);
 
 class ZooModelImpl : public SequenceModel {
  public:
-  ZooModelImpl(const config::ModelConfig& cfg, int64_t vocab_size, int64_t num_classes)
+  ZooModelImpl(const config::ModelConfig& cfg, int64_t vocab_size, int64_t num_classes,
+               int64_t input_features)
       : name_(cfg.name),
         vocab_size_(vocab_size),
+        input_features_(input_features),
         pos_encoding_(cfg.pos_encoding),
         max_len_(cfg.max_len),
         d_model_(cfg.d_model) {
     const auto opts = zoo_options(cfg);
-    embedding = register_module("embedding", torch::nn::Embedding(vocab_size, cfg.d_model));
+    if (input_features_ > 0)  // DLR's encoder for float features (mixers.md §5.5)
+      encoder = register_module("encoder", torch::nn::Linear(input_features_, cfg.d_model));
+    else
+      embedding = register_module("embedding", torch::nn::Embedding(vocab_size, cfg.d_model));
     // Learned absolute positions nn.Embedding(max_len, d), N(0, 1) init (§2.2.1, §0.3).
     if (pos_encoding_ == "learned")
       pos_embedding =
@@ -113,6 +118,15 @@ class ZooModelImpl : public SequenceModel {
   }
 
   torch::Tensor forward(const torch::Tensor& tokens) override {
+    if (input_features_ > 0) {
+      TORCH_CHECK(
+          tokens.dim() == 3 && tokens.size(2) == input_features_ && tokens.is_floating_point(),
+          name_, " model: expected float features of shape (B, T, ", input_features_, "), got ",
+          tokens.scalar_type(), " ", tokens.sizes());
+      auto x = embed(tokens);
+      for (const auto& block : *blocks) x = block->as<ZooBlockImpl>()->forward(x);
+      return readout(norm ? apply_norm(norm, x) : x);
+    }
     TORCH_CHECK(tokens.dim() == 2 && tokens.scalar_type() == torch::kInt64, name_,
                 " model: expected int64 tokens of shape (B, T), got ", tokens.scalar_type(), " ",
                 tokens.sizes());
@@ -128,7 +142,7 @@ class ZooModelImpl : public SequenceModel {
 
   // Token embedding plus the absolute position encoding of §2.2.1 (positions t = 0..T-1).
   torch::Tensor embed(const torch::Tensor& tokens) {
-    auto x = embedding(tokens);
+    auto x = input_features_ > 0 ? encoder(tokens) : embedding(tokens);
     const int64_t T = tokens.size(1);
     if (pos_encoding_ == "learned") {
       if (T > max_len_)
@@ -136,7 +150,7 @@ class ZooModelImpl : public SequenceModel {
                         " exceeds model.max_len = " + std::to_string(max_len_) +
                         " (the learned position table of model.pos_encoding = learned); raise "
                         "model.max_len or use model.pos_encoding = sinusoidal or none");
-      x = x + pos_embedding(torch::arange(T, tokens.options()));
+      x = x + pos_embedding(torch::arange(T, torch::TensorOptions().dtype(torch::kInt64)));
     } else if (pos_encoding_ == "sinusoidal") {
       // PE(t, 2m) = sin(t / 10000^{2m/d}), PE(t, 2m+1) = cos(t / 10000^{2m/d}), in float64.
       auto t = torch::arange(T, torch::kFloat64).unsqueeze(1);
@@ -168,6 +182,7 @@ class ZooModelImpl : public SequenceModel {
   }
 
   torch::nn::Embedding embedding{nullptr}, pos_embedding{nullptr};
+  torch::nn::Linear encoder{nullptr};
   torch::nn::ModuleList blocks{nullptr};
   std::shared_ptr<torch::nn::Module> norm;
   torch::nn::Linear readout{nullptr};
@@ -175,6 +190,7 @@ class ZooModelImpl : public SequenceModel {
  private:
   std::string name_;
   int64_t vocab_size_;
+  int64_t input_features_;
   std::string pos_encoding_;
   int64_t max_len_;
   int64_t d_model_;
@@ -215,7 +231,7 @@ mixers::ZooOptions zoo_options(const config::ModelConfig& cfg) {
 }
 
 std::shared_ptr<SequenceModel> make_zoo_model(const config::ModelConfig& cfg, int64_t vocab_size,
-                                              int64_t num_classes) {
+                                              int64_t num_classes, int64_t input_features) {
   if (cfg.layers < 1)
     throw UserError("model.layers = " + std::to_string(cfg.layers) + " must be >= 1");
   if (cfg.channel_mixer != "mlp" && cfg.channel_mixer != "glu" && cfg.channel_mixer != "none")
@@ -234,9 +250,10 @@ std::shared_ptr<SequenceModel> make_zoo_model(const config::ModelConfig& cfg, in
   if (cfg.pos_encoding == "learned" && cfg.max_len < 1)
     throw UserError("model.max_len = " + std::to_string(cfg.max_len) +
                     " must be >= 1 with model.pos_encoding = learned");
-  if (vocab_size < 1 || num_classes < 1)
-    throw UserError(cfg.name + " model: vocab_size and num_classes must be >= 1");
-  return std::make_shared<ZooModelImpl>(cfg, vocab_size, num_classes);
+  if ((input_features < 1 && vocab_size < 1) || num_classes < 1)
+    throw UserError(cfg.name +
+                    " model: vocab_size (or input features) and num_classes must be >= 1");
+  return std::make_shared<ZooModelImpl>(cfg, vocab_size, num_classes, input_features);
 }
 
 std::vector<MixerTrace> trace_mixers(SequenceModel& model, const torch::Tensor& tokens) {

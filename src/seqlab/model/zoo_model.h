@@ -1,6 +1,7 @@
 // A backbone around any zoo mixer (spec/mixers.md §5.1-§5.2): model.name is the mixer.
 //
-//   x = Embedding(vocab, d)(tokens) (+ PE: model.pos_encoding none | learned | sinusoidal, §2.2.1;
+//   x = Embedding(vocab, d)(tokens), or Linear(F, d)(features) for float-feature tasks (+ PE:
+//   model.pos_encoding none | learned | sinusoidal, §2.2.1;
 //       learned = Embedding(max_len, d) "pos_embedding", a longer sequence is a UserError)
 //   for each of `layers` blocks of model.block (§5.1):
 //     pre_norm (default):
@@ -34,8 +35,10 @@ namespace seqlab::model {
 mixers::ZooOptions zoo_options(const config::ModelConfig& cfg);
 
 // Throws seqlab::UserError naming the key on an invalid config. family() is the mixer name.
+// input_features > 0: the input is float features (B, T, F), encoded by Linear(F, d) "encoder"
+// instead of the token Embedding (DLR's encoder, mixers.md §5.5).
 std::shared_ptr<SequenceModel> make_zoo_model(const config::ModelConfig& cfg, int64_t vocab_size,
-                                              int64_t num_classes);
+                                              int64_t num_classes, int64_t input_features = 0);
 
 // The mixers of every block, in order (for inspection and tests); empty for other families.
 std::vector<std::shared_ptr<mixers::Mixer>> zoo_mixers(const SequenceModel& model);

@@ -13,14 +13,18 @@ namespace seqlab::tasks {
 
 constexpr int64_t kIgnoreIndex = -100;
 
-// One batch. inputs: (B, T) int64 token ids. targets: (B, T) int64 class ids with kIgnoreIndex at
-// unscored positions. Every sequence in a batch has the same length T (no padding).
+// One batch; every sequence in a batch has the same length T (no padding).
+// Classification: inputs (B, T) int64 token ids; targets (B, T) int64 class ids with kIgnoreIndex
+// at unscored positions.
+// Regression (spec/tasks.md §2.1): inputs (B, T, F) float32 features; targets (B, l_out, O)
+// float32, compared with the model's last l_out outputs.
 struct Batch {
   torch::Tensor inputs;
   torch::Tensor targets;
 };
 
 enum class Readout { kFinal, kPerToken };
+enum class TaskKind { kClassification, kRegression };
 
 struct TaskInfo {
   std::string name;
@@ -28,6 +32,9 @@ struct TaskInfo {
   int64_t num_classes = 0;  // targets are in [0, num_classes)
   Readout readout = Readout::kFinal;
   bool commutative = false;  // whether the label depends only on the multiset of symbols
+  TaskKind kind = TaskKind::kClassification;
+  int64_t input_features = 0;  // regression: F (the model encodes with Linear(F, d))
+  int64_t output_dim = 0;      // regression: O (= num_classes, the readout width)
   std::string description;
 };
 
@@ -36,6 +43,9 @@ struct TaskOptions {
   std::string name;
   bool query_token = false;  // append one query symbol (id = alphabet size), read there (§1.2)
   int64_t n = 0;             // group size for c2xcn / dn (0 = the task's default)
+  int64_t shifts = 8;        // shift: number of shifts H (§2.1)
+  int64_t selected = 32;     // masked_select(_fixed): selected values M
+  int64_t mips_dim = 4;      // mips: vector dimension D
 };
 
 class Task {

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "seqlab/tasks/task.h"
 
 namespace seqlab::train {
@@ -27,6 +29,28 @@ torch::Tensor sequence_correct(const torch::Tensor& logits, const torch::Tensor&
   const auto scored = targets != tasks::kIgnoreIndex;
   const auto right = (logits.argmax(-1) == targets) | ~scored;
   return right.all(1);
+}
+
+double batch_r2(const torch::Tensor& predictions, const torch::Tensor& targets) {
+  torch::NoGradGuard no_grad;
+  auto y = targets.to(torch::kFloat64);
+  const double mse = (predictions.to(torch::kFloat64) - y).pow(2).mean().item<double>();
+  const double var = (y - y.mean()).pow(2).mean().item<double>();
+  return 1.0 - mse / std::max(var, 1e-5);
+}
+
+RegressionLoss regression_loss(const torch::Tensor& outputs, const torch::Tensor& targets) {
+  TORCH_CHECK(outputs.dim() == 3 && targets.dim() == 3 && outputs.size(0) == targets.size(0) &&
+                  outputs.size(2) == targets.size(2) && outputs.size(1) >= targets.size(1),
+              "regression_loss: outputs (B, T, O) and targets (B, l_out <= T, O) expected, got ",
+              outputs.sizes(), " and ", targets.sizes());
+  const int64_t T = outputs.size(1), l_out = targets.size(1);
+  auto pred = outputs.narrow(1, T - l_out, l_out);  // the last l_out positions (§2.1 readout)
+  RegressionLoss r;
+  r.loss = (pred - targets.to(pred.scalar_type())).pow(2).mean();
+  r.mse = r.loss.item<double>();
+  r.r2 = batch_r2(pred.detach(), targets);
+  return r;
 }
 
 }  // namespace seqlab::train

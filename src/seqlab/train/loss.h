@@ -16,4 +16,17 @@ ScoredLoss scored_loss(const torch::Tensor& logits, const torch::Tensor& targets
 // Per-sequence correctness (B,) bool: every scored position of the sequence is right.
 torch::Tensor sequence_correct(const torch::Tensor& logits, const torch::Tensor& targets);
 
+// Regression (spec/tasks.md §0.4, §2.1): the model's last l_out outputs against targets
+// (B, l_out, O). loss = MSE over all target elements (differentiable); r2 = 1 − MSE /
+// max(Var(y), 1e−5) with Var the population variance pooled over the batch's target elements.
+struct RegressionLoss {
+  torch::Tensor loss;
+  double mse = 0;
+  double r2 = 0;
+};
+// outputs (B, T, O) with T >= l_out.
+RegressionLoss regression_loss(const torch::Tensor& outputs, const torch::Tensor& targets);
+// R² of predictions against targets of the same shape (§0.4), as a double.
+double batch_r2(const torch::Tensor& predictions, const torch::Tensor& targets);
+
 }  // namespace seqlab::train

@@ -25,6 +25,9 @@ std::unique_ptr<tasks::Task> make_run_task(const config::RunConfig& cfg) {
   opts.name = cfg.task.name;
   opts.query_token = cfg.task.query_token;
   opts.n = cfg.task.n;
+  opts.shifts = cfg.task.shifts;
+  opts.selected = cfg.task.selected;
+  opts.mips_dim = cfg.task.mips_dim;
   return tasks::make_task(opts);
 }
 
@@ -33,7 +36,8 @@ LoadedRun load_run(const std::string& run_dir) {
   run.config = load_run_config(run_dir);
   run.task = make_run_task(run.config);
   const auto& info = run.task->info();
-  run.model = model::make_model(run.config.model, info.vocab_size, info.num_classes);
+  run.model =
+      model::make_model(run.config.model, info.vocab_size, info.num_classes, info.input_features);
   const auto ckpt = latest_checkpoint(run_dir);
   if (!ckpt) throw UserError("run '" + run_dir + "' has no checkpoint: train it first");
   const auto state = load_checkpoint(*ckpt, *run.model, nullptr);

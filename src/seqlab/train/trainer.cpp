@@ -126,6 +126,14 @@ Rng rng_from_json(const nlohmann::json& a) {
 StepResult train_step(model::SequenceModel& model, torch::optim::Optimizer& optimizer,
                       const tasks::Batch& batch, double grad_clip) {
   const auto logits = model.forward(batch.inputs);
+  if (batch.targets.is_floating_point()) {  // regression (MSE on the last l_out outputs)
+    const auto reg = regression_loss(logits, batch.targets);
+    optimizer.zero_grad();
+    reg.loss.backward();
+    if (grad_clip > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), grad_clip);
+    optimizer.step();
+    return {reg.mse, reg.r2, 1.0};
+  }
   const auto scored = scored_loss(logits, batch.targets);
   optimizer.zero_grad();
   scored.loss.backward();
@@ -149,8 +157,9 @@ TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
 
   auto task = make_run_task(cfg);
   const auto& info = task->info();
+  const bool regression = info.kind == tasks::TaskKind::kRegression;
   torch::manual_seed(static_cast<uint64_t>(tc.seed));
-  auto model = model::make_model(cfg.model, info.vocab_size, info.num_classes);
+  auto model = model::make_model(cfg.model, info.vocab_size, info.num_classes, info.input_features);
   model->train();
   auto optimizer = make_optimizer(tc, *model);
   const auto base_lrs = base_learning_rates(*optimizer);
@@ -158,6 +167,7 @@ TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
 
   TrainSummary summary;
   summary.parameters = model::count_parameters(*model);
+  summary.regression = regression;
   int64_t start_step = 0;
   double elapsed_before = 0;
   // Interval accumulators (reset at every log row) and the early-stop window.
@@ -242,7 +252,7 @@ TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
     sum_scored += scored.scored;
     sum_len += static_cast<double>(length);
     ++interval_steps;
-    const int64_t tokens = batch.inputs.numel();
+    const int64_t tokens = batch.inputs.size(0) * batch.inputs.size(1);  // B·T (not ·F)
     tokens_this_run += tokens;
     interval_tokens += tokens;
     window.push_back(acc);
@@ -261,7 +271,10 @@ TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
       nlohmann::json row;
       row["step"] = step;
       row["loss"] = sum_loss / static_cast<double>(interval_steps);
+      // Regression tasks log the mean batch R² as "r2" (and keep it in "accuracy" for early
+      // stopping and summaries).
       row["accuracy"] = sum_scored > 0 ? sum_correct / sum_scored : 0.0;
+      if (regression) row["r2"] = row["accuracy"];
       row["lr"] = lr;
       row["mean_length"] = sum_len / static_cast<double>(interval_steps);
       row["tokens_per_s"] = dt > 0 ? static_cast<double>(interval_tokens) / dt : 0.0;
@@ -271,9 +284,9 @@ TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
       summary.final_loss = row["loss"];
       summary.final_accuracy = row["accuracy"];
       char fields[160];
-      std::snprintf(fields, sizeof fields, "loss %.4f acc %.3f | %.0f tok/s",
-                    row["loss"].get<double>(), row["accuracy"].get<double>(),
-                    row["tokens_per_s"].get<double>());
+      std::snprintf(fields, sizeof fields, "loss %.4f %s %.3f | %.0f tok/s",
+                    row["loss"].get<double>(), regression ? "r2" : "acc",
+                    row["accuracy"].get<double>(), row["tokens_per_s"].get<double>());
       progress.update(step, fields);
       sum_loss = sum_correct = sum_scored = sum_len = 0;
       interval_steps = 0;

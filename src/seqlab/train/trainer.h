@@ -29,7 +29,8 @@ struct TrainSummary {
   double train_seconds = 0;      // wall time of the training loop (across resumes)
   double tokens_per_second = 0;  // over this invocation
   double final_loss = 0;         // mean over the last logging interval
-  double final_accuracy = 0;
+  double final_accuracy = 0;     // regression tasks: the mean batch R² instead
+  bool regression = false;       // the task is a regression task (spec/tasks.md §2.1)
   int64_t parameters = 0;
 };
 
@@ -41,6 +42,8 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::TrainConfi
 
 // One optimizer step on `batch`: forward, scored cross-entropy, backward, global-norm clipping
 // (grad_clip > 0), update. Returns the loss and accuracy of the batch. Used by train() and bench.
+// Classification: correct / scored positions. Regression (float targets): correct = the batch
+// R² (spec/tasks.md §0.4) and scored = 1, so correct / scored averages R² over steps.
 struct StepResult {
   double loss = 0;
   double correct = 0;
