@@ -23,9 +23,8 @@ void add_eval(CLI::App& app) {
   sub->callback([o] {
     set_threads(o->threads);
     const auto ev = eval::evaluate_run(o->run, o->sets, !o->quiet);
-    if (ev.regression) {
-      std::printf("%s: R² %.4f, MSE %.4g -> %s/eval.json\n", o->run.c_str(), ev.r2, ev.mse,
-                  o->run.c_str());
+    if (!ev.headline.empty()) {
+      std::printf("%s: %s -> %s/eval.json\n", o->run.c_str(), ev.headline.c_str(), o->run.c_str());
       return;
     }
     plot_run(o->run);

@@ -59,10 +59,8 @@ void add_train(CLI::App& app) {
         s.regression ? "R²" : "accuracy", s.final_accuracy);
     if (o->no_eval) return;
     const auto ev = eval::evaluate_run(out, {}, !o->quiet);
-    if (ev.regression) {
-      std::printf("eval: R² %.4f, MSE %.4g on %lld fresh samples of length %lld -> %s/eval.json\n",
-                  ev.r2, ev.mse, static_cast<long long>(cfg.eval.samples_per_length),
-                  static_cast<long long>(cfg.train.max_length), out.c_str());
+    if (!ev.headline.empty()) {  // regression and ListOps: their own protocol
+      std::printf("eval: %s -> %s/eval.json\n", ev.headline.c_str(), out.c_str());
       return;
     }
     plot_run(out);

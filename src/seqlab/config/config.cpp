@@ -190,6 +190,24 @@ const std::vector<Field>& schema() {
                           "masked_select(_fixed): number of selected values M"));
     v.push_back(int_field("task", "mips_dim", SEQLAB_FIELD_ACCESS(task.mips_dim), 1, 64,
                           "mips: dimension D of q, k, v"));
+    v.push_back(int_field("task", "max_depth", SEQLAB_FIELD_ACCESS(task.max_depth), 1, 64,
+                          "listops_subtrees: maximum tree depth (root = 1)"));
+    v.push_back(int_field("task", "max_args", SEQLAB_FIELD_ACCESS(task.max_args), 2, 64,
+                          "listops_subtrees: children per operator U{2..max_args}"));
+    v.push_back(int_field("task", "min_tree_length", SEQLAB_FIELD_ACCESS(task.min_tree_length), 0,
+                          1 << 24, "listops_subtrees: keep trees longer than this (strict)"));
+    v.push_back(int_field("task", "max_tree_length", SEQLAB_FIELD_ACCESS(task.max_tree_length), 2,
+                          1 << 24, "listops_subtrees: keep trees shorter than this (strict)"));
+    v.push_back(int_field("task", "l_max", SEQLAB_FIELD_ACCESS(task.l_max), 1, 1 << 24,
+                          "listops_subtrees: padded input length"));
+    v.push_back(int_field("task", "train_trees", SEQLAB_FIELD_ACCESS(task.train_trees), 1, 1 << 24,
+                          "listops_subtrees: training trees"));
+    v.push_back(int_field("task", "val_trees", SEQLAB_FIELD_ACCESS(task.val_trees), 0, 1 << 24,
+                          "listops_subtrees: validation trees"));
+    v.push_back(int_field("task", "test_trees", SEQLAB_FIELD_ACCESS(task.test_trees), 1, 1 << 24,
+                          "listops_subtrees: test trees (evaluation)"));
+    v.push_back(int_field("task", "data_seed", SEQLAB_FIELD_ACCESS(task.data_seed), 0, 1e15,
+                          "seed of a task's fixed dataset (listops_subtrees)"));
     // model
     v.push_back(
         string_field("model", "name", SEQLAB_FIELD_ACCESS(model.name), kModels, "model family"));

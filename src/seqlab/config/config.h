@@ -16,6 +16,10 @@ struct TaskConfig {
   int64_t shifts = 8;     // shift: H
   int64_t selected = 32;  // masked_select(_fixed): M
   int64_t mips_dim = 4;   // mips: D
+  // listops_subtrees generator (tasks.md §2.2)
+  int64_t max_depth = 8, max_args = 9, min_tree_length = 256, max_tree_length = 512, l_max = 512;
+  int64_t train_trees = 20000, val_trees = 1000, test_trees = 1000;
+  int64_t data_seed = 0;
 };
 
 struct ModelConfig {

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 
+#include "seqlab/tasks/listops.h"
 #include "seqlab/train/loss.h"
 #include "seqlab/train/progress.h"
 #include "seqlab/train/run_dir.h"
@@ -40,6 +42,10 @@ RunEvaluation evaluate_regression(train::LoadedRun& run, const std::string& run_
   ev.regression = true;
   ev.r2 = batches ? sum_r2 / double(batches) : 0.0;
   ev.mse = batches ? sum_mse / double(batches) : 0.0;
+  char line[160];
+  std::snprintf(line, sizeof line, "R² %.4f, MSE %.4g on %lld fresh samples of length %lld", ev.r2,
+                ev.mse, static_cast<long long>(samples), static_cast<long long>(length));
+  ev.headline = line;
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   nlohmann::json train_summary = nlohmann::json::object();
@@ -66,6 +72,63 @@ RunEvaluation evaluate_regression(train::LoadedRun& run, const std::string& run_
   return ev;
 }
 
+// ListOpsSubTrees (§2.2): every test tree once, in order; node accuracy overall, by operator and
+// by sub-tree height (the paper's two tables).
+RunEvaluation evaluate_listops(train::LoadedRun& run, const std::string& run_dir,
+                               const tasks::ListOpsTask& task) {
+  const auto& test = task.dataset().test;
+  const int64_t l_max = task.dataset().params.l_max, batch = run.config.train.batch_size;
+  torch::NoGradGuard no_grad;
+  run.model->eval();
+  const auto t0 = std::chrono::steady_clock::now();
+  tasks::ListOpsScores scores;
+  for (int64_t first = 0; first < static_cast<int64_t>(test.size()); first += batch) {
+    const int64_t count = std::min<int64_t>(batch, static_cast<int64_t>(test.size()) - first);
+    const auto b = tasks::listops_batch(test, first, count, l_max);
+    scores.add(test, first, run.model->forward(b.inputs).argmax(-1));
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  RunEvaluation ev;
+  const double acc = scores.nodes ? double(scores.correct) / double(scores.nodes) : 0.0;
+  auto& js = ev.eval_json;
+  js["task"] = run.config.task.name;
+  js["model"] = run.config.model.name;
+  js["name"] = run.config.name;
+  js["metric"] = "node_accuracy";
+  js["node_accuracy"] = acc;
+  js["node_error"] = 1.0 - acc;
+  js["nodes"] = scores.nodes;
+  js["test_trees"] = static_cast<int64_t>(test.size());
+  const char* ops[4] = {"MIN", "MAX", "MED", "SM"};
+  for (int o = 0; o < 4; ++o) {
+    js["error_by_op"][ops[o]] =
+        scores.op_nodes[o] ? 1.0 - double(scores.op_correct[o]) / double(scores.op_nodes[o]) : 0.0;
+    js["nodes_by_op"][ops[o]] = scores.op_nodes[o];
+  }
+  js["by_height"] = nlohmann::json::array();
+  for (size_t h = 1; h < scores.height_nodes.size(); ++h) {
+    if (scores.height_nodes[h] == 0) continue;
+    js["by_height"].push_back(
+        {{"height", h},
+         {"nodes", scores.height_nodes[h]},
+         {"frequency", double(scores.height_nodes[h]) / double(scores.nodes)},
+         {"error", 1.0 - double(scores.height_correct[h]) / double(scores.height_nodes[h])}});
+  }
+  js["checkpoint_step"] = run.step;
+  js["eval_seconds"] = seconds;
+  write_file_atomic((fs::path(run_dir) / "eval.json").string(), js.dump(2) + "\n");
+  char line[200];
+  std::snprintf(line, sizeof line,
+                "node accuracy %.4f on %lld test trees (error MIN %.3f, MAX %.3f, MED %.3f, SM "
+                "%.3f)",
+                acc, static_cast<long long>(test.size()), js["error_by_op"]["MIN"].get<double>(),
+                js["error_by_op"]["MAX"].get<double>(), js["error_by_op"]["MED"].get<double>(),
+                js["error_by_op"]["SM"].get<double>());
+  ev.headline = line;
+  return ev;
+}
+
 }  // namespace
 
 RunEvaluation evaluate_run(const std::string& run_dir,
@@ -80,6 +143,8 @@ RunEvaluation evaluate_run(const std::string& run_dir,
   const auto& ec = run.config.eval;
   const auto& info = run.task->info();
   if (info.kind == tasks::TaskKind::kRegression) return evaluate_regression(run, run_dir);
+  if (const auto* listops = dynamic_cast<const tasks::ListOpsTask*>(run.task.get()))
+    return evaluate_listops(run, run_dir, *listops);
   train::Progress progress("eval " + run.config.task.name + "/" + run.config.model.name,
                            static_cast<int64_t>(evaluation_lengths(ec).size()),
                            show_progress && train::Progress::stderr_is_terminal());

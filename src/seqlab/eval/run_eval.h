@@ -15,6 +15,9 @@ struct RunEvaluation {
   // fresh validation batches at the training length.
   bool regression = false;
   double r2 = 0, mse = 0;
+  // Tasks evaluated on their own protocol (regression; listops_subtrees: node accuracy on the test
+  // split, by operator and height, §2.2): a one-line summary; empty for length generalization.
+  std::string headline;
   nlohmann::json eval_json;  // what was written to <run_dir>/eval.json
 };
 

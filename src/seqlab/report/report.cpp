@@ -187,10 +187,9 @@ RunSummary load_run_summary(const std::string& dir) {
   const nlohmann::json js = read_json_file(eval_path);
   if (!js.is_object()) throw UserError(eval_path + ": expected a JSON object");
 
-  if (js.value("metric", "") == "r2")
-    throw UserError(
-        "run " + dir + " is a regression run (R² = " + std::to_string(js.value("r2", 0.0)) +
-        " in its eval.json); `seqlab report` " + "tables length-generalization runs only");
+  if (js.contains("metric"))  // regression (r2) or ListOps (node_accuracy) runs
+    throw UserError("run " + dir + " reports " + js["metric"].get<std::string>() +
+                    " in its eval.json; `seqlab report` tables length-generalization runs only");
   RunSummary r;
   r.dir = dir;
   r.task = required<std::string>(js, "task", eval_path, "a string");

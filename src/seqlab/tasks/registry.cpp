@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "seqlab/tasks/dlr_atomic.h"
+#include "seqlab/tasks/listops.h"
 #include "seqlab/tasks/regular.h"
 #include "seqlab/tasks/task.h"
 #include "seqlab/util/error.h"
@@ -13,12 +14,14 @@ namespace seqlab::tasks {
 std::vector<std::string> task_names() {
   auto names = regular_task_names();
   for (const auto& n : dlr_atomic_task_names()) names.push_back(n);
+  names.push_back("listops_subtrees");
   return names;
 }
 
 std::unique_ptr<Task> make_task(const TaskOptions& options) {
   if (is_regular_task(options.name)) return std::make_unique<RegularTask>(options);
   if (is_dlr_atomic_task(options.name)) return std::make_unique<DlrAtomicTask>(options);
+  if (options.name == "listops_subtrees") return std::make_unique<ListOpsTask>(options);
   throw UserError("unknown task '" + options.name + "' (valid: " + join_names(task_names()) + ")");
 }
 

@@ -46,6 +46,11 @@ struct TaskOptions {
   int64_t shifts = 8;        // shift: number of shifts H (§2.1)
   int64_t selected = 32;     // masked_select(_fixed): selected values M
   int64_t mips_dim = 4;      // mips: vector dimension D
+  // listops_subtrees (§2.2; defaults: protocols `cpu/dlr-listops`)
+  int64_t listops_max_depth = 8, listops_max_args = 9;
+  int64_t listops_min_length = 256, listops_max_length = 512, listops_l_max = 512;
+  int64_t listops_train = 20000, listops_val = 1000, listops_test = 1000;
+  uint64_t data_seed = 0;  // seed of a task's fixed dataset
 };
 
 class Task {

@@ -28,6 +28,15 @@ std::unique_ptr<tasks::Task> make_run_task(const config::RunConfig& cfg) {
   opts.shifts = cfg.task.shifts;
   opts.selected = cfg.task.selected;
   opts.mips_dim = cfg.task.mips_dim;
+  opts.listops_max_depth = cfg.task.max_depth;
+  opts.listops_max_args = cfg.task.max_args;
+  opts.listops_min_length = cfg.task.min_tree_length;
+  opts.listops_max_length = cfg.task.max_tree_length;
+  opts.listops_l_max = cfg.task.l_max;
+  opts.listops_train = cfg.task.train_trees;
+  opts.listops_val = cfg.task.val_trees;
+  opts.listops_test = cfg.task.test_trees;
+  opts.data_seed = static_cast<uint64_t>(cfg.task.data_seed);
   return tasks::make_task(opts);
 }
 
