@@ -228,4 +228,79 @@ TEST_F(Cli, ListMixersShowsStructureStateAndPaths) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s;
 }
 
+// seqlab protocol: a task x model grid, one `seqlab train` child per cell (two at once), one
+// results table; a re-run skips finished cells, a changed config is refused, bad names are clear.
+TEST_F(Cli, ProtocolRunsEveryCellWritesOneTableAndResumes) {
+  const std::string tiny_train = R"(train: {steps: 4, batch_size: 2, min_length: 16, max_length: 16,
+  log_every: 2, checkpoint_every: 2}
+eval: {samples_per_length: 8}
+)";
+  const auto dlr = write("dlr.yaml",
+                         "task: {name: shift}\nmodel: {name: dlr, d_model: 4, "
+                         "state_size: 16, layers: 1}\n" +
+                             tiny_train);
+  const auto s4d = write("s4d.yaml",
+                         "task: {name: shift}\nmodel: {name: s4d, d_model: 4, "
+                         "state_size: 4, layers: 1}\n" +
+                             tiny_train);
+  auto protocol = [&](const std::string& dlr_sets) {
+    return write("p.yaml",
+                 "protocol:\n  name: tiny\n  tasks: [shift, cumsum]\n  models:\n"
+                 "    - {label: dlr, preset: " +
+                     dlr + ", task_sets: {cumsum: [" + dlr_sets +
+                     "]}}\n    - {label: s4d, preset: " + s4d + "}\n  expected: {shift: high}\n");
+  };
+  const auto p = protocol("model.state_size=8");
+  const auto out = (dir_ / "grid").string();
+  auto r = run("protocol " + p + " --jobs 2 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("4 cells (0 done, 0 to resume, 4 to run)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[4/4]"), std::string::npos) << r.out;
+  const auto doc = nlohmann::json::parse(std::ifstream(out + "/results.json"));
+  ASSERT_EQ(doc["cells"].size(), 4u);
+  for (const auto& c : doc["cells"]) EXPECT_TRUE(c["r2"].is_number()) << c.dump();
+  EXPECT_EQ(doc["cells"][2]["task"], "cumsum");
+  EXPECT_EQ(doc["expected"]["shift"], "high");
+  for (const char* cell : {"shift-dlr", "shift-s4d", "cumsum-dlr", "cumsum-s4d"}) {
+    EXPECT_TRUE(fs::exists(fs::path(out) / cell / "eval.json")) << cell;
+    EXPECT_TRUE(fs::exists(fs::path(out) / (std::string(cell) + ".log"))) << cell;
+  }
+  // The per-(model, task) override reached its cell only.
+  std::stringstream cfg;
+  cfg << std::ifstream(fs::path(out) / "cumsum-dlr" / "config.yaml").rdbuf();
+  EXPECT_NE(cfg.str().find("state_size: 8"), std::string::npos) << cfg.str();
+  EXPECT_NE(cfg.str().find("name: cumsum-dlr"), std::string::npos) << cfg.str();
+
+  // Re-running trains nothing; a cell without eval.json but with a checkpoint resumes.
+  fs::remove(fs::path(out) / "shift-s4d" / "eval.json");
+  r = run("protocol " + p + " --dry-run --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("(3 done, 1 to resume, 0 to run)"), std::string::npos) << r.out;
+  r = run("protocol " + p + " --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("[1/1] shift-s4d"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| shift |"), std::string::npos) << r.out;
+
+  // A changed protocol whose cell folder holds another config is refused, then --force retrains.
+  const auto changed = protocol("model.state_size=4");
+  expect_clean_error("protocol " + changed + " --out " + out, "cell cumsum-dlr");
+  r = run("protocol " + changed + " --force --tasks cumsum --models dlr --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("1 tasks x 1 models = 1 cells (0 done, 0 to resume, 1 to run)"),
+            std::string::npos)
+      << r.out;
+
+  expect_clean_error("protocol no_such_protocol", "dlr_atomic_cpu");
+  expect_clean_error("protocol " + p + " --tasks sort --out " + out, "no task 'sort'");
+  // A cell whose config is invalid stops the protocol before anything runs.
+  const auto bad = write("bad.yaml",
+                         "protocol: {name: bad, tasks: [shift], models: [{label: x, "
+                         "preset: " +
+                             dlr + "}], task_sets: {shift: [model.headz=2]}}\n");
+  expect_clean_error("protocol " + bad + " --out " + (dir_ / "bad").string(), "cell shift-x");
+  EXPECT_FALSE(fs::exists(dir_ / "bad"));
+  r = run("list protocols");
+  EXPECT_NE(r.out.find("dlr_atomic_cpu"), std::string::npos) << r.out;
+}
+
 }  // namespace cli_test

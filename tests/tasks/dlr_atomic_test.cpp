@@ -66,6 +66,16 @@ TEST(DlrAtomicGolden, ContextShiftMaskedSelectSolveMips) {  // §6 rows 39-43
   expect_near_all(mips_targets(q, k, v, 2), {1, 0, 0, -1, 0.6, 0.8}, 0, "mips");
 }
 
+// The §2.1 mips golden has every causal argmax equal to the global one, so it cannot tell a
+// causal readout from a full one. Here a later key always wins globally: y_0 must still be v_0,
+// and on an exact tie the first maximum is taken (dlr_atomic.h).
+TEST(DlrAtomicGolden, MipsArgmaxIsCausalWithFirstMaximumOnTies) {
+  const std::vector<double> q = {1, 0, 1, 0, 0, 1}, k = {0, 1, 1, 0, 0, 1}, v = {1, 0, 0, 1, -1, 0};
+  // y_0: only k_0 visible (score 0; k_1 would score 1). y_1: scores (0, 1) -> v_1.
+  // y_2: q_2 = (0, 1) scores (1, 0, 1) -> tie of k_0 and k_2, first maximum -> v_0.
+  expect_near_all(mips_targets(q, k, v, 2), {1, 0, 0, 1, 1, 0}, 0, "mips causal");
+}
+
 std::vector<double> column(const torch::Tensor& t, int64_t b, int64_t ch) {
   auto c = t[b].select(-1, ch).to(torch::kFloat64).contiguous();
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
@@ -93,6 +103,7 @@ TEST(DlrAtomicTask, ShapesNormalisationAndTargetsOfSampledBatches) {
                                    {"solve_fixed", 24, 24, 3, 4, 1},
                                    {"context_shift", 12, 12, 3, 12, 1},
                                    {"mips", 9, 9, 14, 9, 4}};
+  int64_t future_wins = 0;  // mips positions whose unmasked argmax is a later key
   for (const auto& c : cases) {
     DlrAtomicTask task(options(c.name));
     EXPECT_EQ(task.info().kind, TaskKind::kRegression);
@@ -175,9 +186,23 @@ TEST(DlrAtomicTask, ShapesNormalisationAndTargetsOfSampledBatches) {
         expect_near_all(
             std::vector<double>(got.data_ptr<double>(), got.data_ptr<double>() + got.numel()), want,
             1e-6, "mips");
+        // Independently of mips_targets: unit vectors, and y_i = v_{j*} with j* the argmax of the
+        // causally masked score matrix Q Kᵀ. The check is non-vacuous: some position's global
+        // argmax lies in its future.
+        auto feats = b.inputs[s].to(torch::kFloat64);
+        auto Q = feats.narrow(1, 0, 4), K = feats.narrow(1, 4, 4), V = feats.narrow(1, 8, 4);
+        for (const auto& u : {Q, K, V})
+          EXPECT_TRUE(
+              torch::allclose(u.norm(2, 1), torch::ones({c.L}, torch::kFloat64), 1e-5, 1e-5));
+        auto scores = torch::matmul(Q, K.t());
+        auto future = torch::ones({c.L, c.L}, torch::kBool).triu(1);
+        auto causal_best = scores.masked_fill(future, -1e30).argmax(1);
+        EXPECT_TRUE(torch::allclose(V.index_select(0, causal_best), got, 1e-6, 1e-6));
+        future_wins += (scores.argmax(1) > torch::arange(c.L)).sum().item<int64_t>();
       }
     }
   }
+  EXPECT_GT(future_wins, 0);
 }
 
 TEST(DlrAtomicTask, FixedVariantsRepeatAcrossSamplesAndRandomOnesDoNot) {

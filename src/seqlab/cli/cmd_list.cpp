@@ -1,4 +1,4 @@
-// seqlab list [tasks|models|mixers|presets|keys]
+// seqlab list [tasks|models|mixers|presets|protocols|keys]
 #include <algorithm>
 #include <cstdio>
 
@@ -14,9 +14,10 @@ namespace seqlab::cli {
 void add_list(CLI::App& app) {
   auto what = std::make_shared<std::string>("all");
   auto* sub = app.add_subcommand("list", "List tasks, models, mixers, presets and config keys");
-  sub->add_option("what", *what, "tasks | models | mixers | presets | keys | all");
+  sub->add_option("what", *what, "tasks | models | mixers | presets | protocols | keys | all");
   sub->callback([what] {
-    const std::vector<std::string> kinds = {"tasks", "models", "mixers", "presets", "keys", "all"};
+    const std::vector<std::string> kinds = {"tasks",     "models", "mixers", "presets",
+                                            "protocols", "keys",   "all"};
     if (std::find(kinds.begin(), kinds.end(), *what) == kinds.end())
       throw UserError("cannot list '" + *what + "' (valid: " + join_names(kinds) + ")");
     const bool all = *what == "all";
@@ -56,6 +57,10 @@ void add_list(CLI::App& app) {
     if (all || *what == "presets") {
       std::printf("presets (%s):\n", configs_dir().c_str());
       for (const auto& p : preset_names()) std::printf("  %s\n", p.c_str());
+    }
+    if (all || *what == "protocols") {
+      std::printf("protocols (seqlab protocol NAME; %s/protocols):\n", configs_dir().c_str());
+      for (const auto& p : protocol_names()) std::printf("  %s\n", p.c_str());
     }
     if (all || *what == "keys") {
       std::printf("config keys:\n");

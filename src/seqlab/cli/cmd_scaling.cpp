@@ -5,9 +5,6 @@
 // re-executed), so that the child's peak resident memory (wait4's ru_maxrss) belongs to that cell
 // alone; a cell that fails (out of memory) ends that mixer's sweep, and attention cells whose
 // score matrices alone would exceed --memory-limit-gb are skipped without running.
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -20,13 +17,12 @@
 #include <string>
 #include <vector>
 
+#include "seqlab/cli/child_process.h"
 #include "seqlab/cli/common.h"
 #include "seqlab/mixers/zoo.h"
 #include "seqlab/report/plot.h"
 #include "seqlab/util/error.h"
 #include "seqlab/util/json_io.h"
-
-extern char** environ;
 
 namespace seqlab::cli {
 namespace {
@@ -88,35 +84,21 @@ void run_cell(const ScalingOptions& o) {
 // with "error" when the child failed (e.g. killed for memory).
 nlohmann::json spawn_cell(const ScalingOptions& o, const std::string& mixer, int64_t T,
                           const std::string& tmp_json) {
-  std::vector<std::string> args = {"/proc/self/exe", "scaling",
-                                   "--child-mixer",  mixer,
-                                   "--child-length", std::to_string(T),
-                                   "--child-out",    tmp_json,
-                                   "--batch",        std::to_string(o.batch),
-                                   "--d-model",      std::to_string(o.d_model),
-                                   "--heads",        std::to_string(o.heads),
-                                   "--state-size",   std::to_string(o.state_size),
-                                   "--repeats",      std::to_string(o.repeats),
-                                   "--threads",      std::to_string(o.threads)};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
   std::filesystem::remove(tmp_json);
-  pid_t pid = 0;
-  if (posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv.data(), environ) != 0)
-    throw std::runtime_error("scaling: could not start a child process");
-  int status = 0;
-  struct rusage ru {};
-  if (wait4(pid, &status, 0, &ru) != pid) throw std::runtime_error("scaling: wait4 failed");
+  const pid_t pid = spawn_self(
+      {"scaling", "--child-mixer", mixer, "--child-length", std::to_string(T), "--child-out",
+       tmp_json, "--batch", std::to_string(o.batch), "--d-model", std::to_string(o.d_model),
+       "--heads", std::to_string(o.heads), "--state-size", std::to_string(o.state_size),
+       "--repeats", std::to_string(o.repeats), "--threads", std::to_string(o.threads)});
+  const ChildExit e = wait_child(pid);
   nlohmann::json js;
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && std::filesystem::exists(tmp_json)) {
+  if (e.ok() && std::filesystem::exists(tmp_json)) {
     js = read_json_file(tmp_json);
   } else {
     js = {{"mixer", mixer}, {"length", T}};
-    js["error"] = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
-                                      : "exit status " + std::to_string(WEXITSTATUS(status));
+    js["error"] = e.describe();
   }
-  js["peak_rss_mb"] = static_cast<double>(ru.ru_maxrss) / 1024.0;  // ru_maxrss is in kB
+  js["peak_rss_mb"] = e.peak_rss_mb;
   return js;
 }
 

@@ -46,10 +46,22 @@ std::vector<std::string> preset_names() {
   for (const auto& e : fs::recursive_directory_iterator(root)) {
     if (e.is_regular_file() && e.path().extension() == ".yaml") {
       auto rel = fs::relative(e.path(), root);
+      if (*rel.begin() == "protocols") continue;  // protocol grids, not run presets
       rel.replace_extension();
       out.push_back(rel.string());
     }
   }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> protocol_names() {
+  std::vector<std::string> out;
+  const fs::path dir = fs::path(configs_dir()) / "protocols";
+  if (!fs::is_directory(dir)) return out;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_regular_file() && e.path().extension() == ".yaml")
+      out.push_back(e.path().stem().string());
   std::sort(out.begin(), out.end());
   return out;
 }

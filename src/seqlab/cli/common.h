@@ -18,6 +18,8 @@ std::string configs_dir();
 // A path to a YAML file, or a preset name like "regular/parity_check_sdssm".
 std::string resolve_config(const std::string& name_or_path);
 std::vector<std::string> preset_names();
+// Protocol grids in configs/protocols/ (`seqlab protocol NAME`).
+std::vector<std::string> protocol_names();
 // Loads a preset/file, applies --set overrides and validates.
 config::RunConfig load_config(const std::string& name_or_path,
                               const std::vector<std::string>& sets);
@@ -36,5 +38,6 @@ void add_bench(CLI::App& app);
 void add_showcase(CLI::App& app);
 void add_inspect(CLI::App& app);
 void add_scaling(CLI::App& app);
+void add_protocol(CLI::App& app);
 
 }  // namespace seqlab::cli

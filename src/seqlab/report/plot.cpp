@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -330,6 +331,58 @@ void plot_heatmap(const std::vector<std::vector<double>>& values, const std::str
   body += "set xrange [-0.5:" + std::to_string(values[0].size()) + "-0.5]\n";
   body += "set yrange [" + std::to_string(values.size()) + "-0.5:-0.5]\n";  // row 0 on top
   body += "plot " + gp_quote(data_path) + " matrix with image\n";
+  render(tmp, body, out_base);
+}
+
+void plot_score_grid(const std::vector<std::string>& rows, const std::vector<std::string>& cols,
+                     const std::vector<std::vector<double>>& values, double lo, double hi,
+                     const std::string& title, const std::string& out_base) {
+  if (rows.empty() || cols.empty())
+    throw UserError("score grid " + out_base + ": no rows or columns");
+  if (values.size() != rows.size())
+    throw UserError("score grid " + out_base + ": " + std::to_string(values.size()) +
+                    " value rows for " + std::to_string(rows.size()) + " labels");
+  if (!(lo < hi)) throw UserError("score grid " + out_base + ": need lo < hi");
+  // One line per cell: column, row, colour value (clamped), printed label.
+  std::string data;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (values[i].size() != cols.size())
+      throw UserError("score grid " + out_base + ": row " + rows[i] + " has " +
+                      std::to_string(values[i].size()) + " values for " +
+                      std::to_string(cols.size()) + " columns");
+    for (size_t j = 0; j < cols.size(); ++j) {
+      const double v = values[i][j];
+      char label[32];
+      if (std::isfinite(v))
+        std::snprintf(label, sizeof(label), "%.2f", v);
+      else
+        std::snprintf(label, sizeof(label), "n/a");
+      data += std::to_string(j) + " " + std::to_string(i) + " " +
+              num(std::isfinite(v) ? std::clamp(v, lo, hi) : v) + " \"" + label + "\"\n";
+    }
+  }
+  require_gnuplot();
+  TempDir tmp;
+  const std::string data_path = tmp.file("grid.dat");
+  write_file_atomic(data_path, data);
+  auto tics = [](const std::vector<std::string>& names) {
+    std::string t = "(";
+    for (size_t k = 0; k < names.size(); ++k)
+      t += (k ? ", " : "") + gp_quote(names[k]) + " " + std::to_string(k);
+    return t + ")";
+  };
+  std::string body;
+  if (!title.empty()) body += "set title " + gp_quote(title) + "\n";
+  body += "unset key\nset tics scale 0\nset border 0\n";
+  body += "set xtics " + tics(cols) + "\nset ytics " + tics(rows) + "\n";
+  body += "set x2tics " + tics(cols) + "\nunset xtics\n";  // model names on top
+  body += "set palette defined (0 '#d73027', 0.5 '#fee08b', 1 '#1a9850')\n";
+  body += "set cbrange [" + num(lo) + ":" + num(hi) + "]\n";
+  body += "set xrange [-0.5:" + std::to_string(cols.size()) + "-0.5]\n";
+  body += "set x2range [-0.5:" + std::to_string(cols.size()) + "-0.5]\n";
+  body += "set yrange [" + std::to_string(rows.size()) + "-0.5:-0.5]\n";  // row 0 on top
+  body += "plot " + gp_quote(data_path) + " using 1:2:3 with image, " + gp_quote(data_path) +
+          " using 1:2:4 with labels font 'sans,10'\n";
   render(tmp, body, out_base);
 }
 

@@ -56,4 +56,13 @@ struct Series {
 void plot_loglog(const std::vector<Series>& series, const std::string& xlabel,
                  const std::string& ylabel, const std::string& title, const std::string& out_base);
 
+// A results table as coloured cells, e.g. R² per task (row) and model (column): the colour runs
+// from red at `lo` through yellow to green at `hi` (values outside are clamped for the colour
+// only), and every cell prints its value (2 decimals; NaN = missing, printed "n/a"). Throws
+// seqlab::UserError on empty labels, a values shape other than rows x cols, lo >= hi, or as
+// plot_accuracy_vs_length.
+void plot_score_grid(const std::vector<std::string>& rows, const std::vector<std::string>& cols,
+                     const std::vector<std::vector<double>>& values, double lo, double hi,
+                     const std::string& title, const std::string& out_base);
+
 }  // namespace seqlab::report
