@@ -303,4 +303,37 @@ eval: {samples_per_length: 8}
   EXPECT_NE(r.out.find("dlr_atomic_cpu"), std::string::npos) << r.out;
 }
 
+// PathfinderSegmentation end to end: `sample --png` draws an example with its labels, and a tiny
+// bidirectional DLR trains on a cached dataset and reports macro-F1 and balanced accuracy.
+TEST_F(Cli, PathfinderSampleAndTinyTraining) {
+  auto r = run("sample pathfinder_seg_128 --count 1 --seed 2 --png " + (dir_ / "pf").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto row = nlohmann::json::parse(r.out.substr(0, r.out.find('\n')));
+  EXPECT_EQ(row["class_pixels"].size(), 3u);
+  EXPECT_GT(row["class_pixels"][1].get<int64_t>() + row["class_pixels"][2].get<int64_t>(), 100);
+  EXPECT_GT(fs::file_size(dir_ / "pf_0.png"), 1000u);
+  expect_clean_error("sample parity_check --png x", "pathfinder_seg_* tasks only");
+
+  const auto cfg = write("pf.yaml", R"(task: {name: pathfinder_seg_128, images: 10}
+model: {name: dlr, d_model: 4, layers: 1, state_size: 8, bidirectional: true}
+train: {steps: 2, batch_size: 2, min_length: 16384, max_length: 16384, log_every: 1,
+  checkpoint_every: 2}
+)");
+  const auto out = (dir_ / "pfrun").string();
+  r = run("train " + cfg + " --set task.data_dir=" + (dir_ / "data").string() +
+          " --threads 1 --quiet --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("macro-F1"), std::string::npos) << r.out;
+  const auto ev = nlohmann::json::parse(std::ifstream(out + "/eval.json"));
+  EXPECT_EQ(ev["metric"], "macro_f1");
+  EXPECT_GE(ev["macro_f1"].get<double>(), 0.0);
+  EXPECT_LE(ev["balanced_accuracy"].get<double>(), 1.0);
+  EXPECT_EQ(ev["test_images"], 1);
+  EXPECT_TRUE(fs::exists(dir_ / "data" / "pathfinder_seg_128_n10_seed0.bin"));
+  expect_clean_error("train " + cfg + " --set train.max_length=100 --set train.min_length=100 " +
+                         "--set task.data_dir=" + (dir_ / "data").string() + " --out " +
+                         (dir_ / "bad").string(),
+                     "16384");
+}
+
 }  // namespace cli_test

@@ -1,21 +1,75 @@
-// seqlab sample TASK --length L --count N --seed S [--query-token] [--n K]
+// seqlab sample TASK --length L --count N --seed S [--query-token] [--n K] [--png BASE]
 #include <torch/torch.h>
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "seqlab/cli/common.h"
+#include "seqlab/report/plot.h"
+#include "seqlab/tasks/pathfinder.h"
 #include "seqlab/tasks/task.h"
 #include "seqlab/util/error.h"
 #include "seqlab/util/rng.h"
 
 namespace seqlab::cli {
+namespace {
+
+// PathfinderSegmentation examples (spec/tasks.md §2.3): image i of seed S is drawn from rng
+// stream i, exactly as in the dataset generated with task.data_seed = S. Each prints one JSON row
+// (label, markers, class counts; with --full the pixels and classes) and, with --png BASE, writes
+// BASE_<i>.{png,svg}: the grey image with class 1 tinted blue and class 2 (the snake joining the
+// markers) tinted red.
+void sample_pathfinder(const std::string& name, int64_t count, int64_t seed, const std::string& png,
+                       bool full) {
+  const int64_t size = std::stoll(name.substr(name.rfind('_') + 1));
+  const auto params = tasks::pathfinder::params_for(size);
+  const Rng base(static_cast<uint64_t>(seed));
+  for (int64_t i = 0; i < count; ++i) {
+    Rng rng = base.fork(static_cast<uint64_t>(i));
+    const auto img = tasks::pathfinder::generate_image(params, rng);
+    int64_t counts[3] = {0, 0, 0};
+    for (auto c : img.classes) ++counts[c];
+    nlohmann::json row = {
+        {"task", name},
+        {"image", i},
+        {"label", img.label},
+        {"markers", {{img.markers[0].y, img.markers[0].x}, {img.markers[1].y, img.markers[1].x}}},
+        {"class_pixels", {counts[0], counts[1], counts[2]}},
+        {"distractors", img.distractors_drawn}};
+    if (full) {
+      row["pixels"] = img.pixels;
+      row["classes"] = img.classes;
+    }
+    if (!png.empty()) {
+      std::vector<uint8_t> rgb(img.pixels.size() * 3);
+      for (size_t p = 0; p < img.pixels.size(); ++p) {
+        const double g = img.pixels[p];
+        const double tint[3][3] = {{g, g, g}, {0.35 * g, 0.55 * g, 255}, {255, 0.3 * g, 0.2 * g}};
+        for (int c = 0; c < 3; ++c)
+          rgb[p * 3 + c] = static_cast<uint8_t>(img.classes[p] ? tint[img.classes[p]][c] : g);
+      }
+      const std::string out = png + "_" + std::to_string(i);
+      report::plot_rgb_image(rgb, size, size,
+                             name + " seed " + std::to_string(seed) + " image " +
+                                 std::to_string(i) + ": " +
+                                 (img.label ? "positive (red snake joins the markers)"
+                                            : "negative (markers on different snakes)"),
+                             out);
+      row["png"] = out + ".png";
+    }
+    std::printf("%s\n", row.dump().c_str());
+    std::fflush(stdout);
+  }
+}
+
+}  // namespace
 
 void add_sample(CLI::App& app) {
   struct Opts {
     std::string task;
     int64_t length = 10, count = 5, seed = 0, n = 0;
-    bool query = false;
+    bool query = false, full = false;
+    std::string png;
   };
   auto o = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("sample", "Print task examples as JSONL");
@@ -25,6 +79,9 @@ void add_sample(CLI::App& app) {
   sub->add_option("--seed", o->seed, "Seed");
   sub->add_flag("--query-token", o->query, "Append the query token (tasks.md §1.2)");
   sub->add_option("--n", o->n, "Group size for c2xcn / dn");
+  sub->add_option("--png", o->png,
+                  "pathfinder_seg_*: write BASE_<i>.png (+ .svg) with the labels overlaid");
+  sub->add_flag("--full", o->full, "pathfinder_seg_*: include every pixel and class in the JSON");
   sub->callback([o] {
     if (o->length < 1) throw UserError("--length = " + std::to_string(o->length) + " must be >= 1");
     if (o->count < 0) throw UserError("--count = " + std::to_string(o->count) + " must be >= 0");
@@ -34,6 +91,11 @@ void add_sample(CLI::App& app) {
     opts.query_token = o->query;
     opts.n = o->n;
     const auto task = tasks::make_task(opts);
+    if (tasks::is_pathfinder_task(o->task)) {
+      sample_pathfinder(o->task, o->count, o->seed, o->png, o->full);
+      return;
+    }
+    if (!o->png.empty()) throw UserError("--png applies to pathfinder_seg_* tasks only");
     if (o->count == 0) return;
     Rng rng(static_cast<uint64_t>(o->seed));
     const auto batch = task->sample(rng, o->count, o->length);

@@ -4,8 +4,10 @@
 
 #include "seqlab/cli/common.h"
 #include "seqlab/eval/run_eval.h"
+#include "seqlab/train/run_dir.h"
 #include "seqlab/train/trainer.h"
 #include "seqlab/util/error.h"
+#include "seqlab/util/rng.h"
 
 namespace fs = std::filesystem;
 
@@ -44,6 +46,12 @@ void add_train(CLI::App& app) {
         config::to_yaml(config::load_file(stored.string())) != config::to_yaml(cfg))
       throw UserError("--resume: the config differs from " + stored.string() +
                       "; resuming needs the same config to continue the same trajectory");
+    {  // Lengths the task cannot make fail here, before anything is printed or written.
+      const auto task = train::make_run_task(cfg);
+      Rng probe(0);
+      for (int64_t length : {cfg.train.min_length, cfg.train.max_length})
+        task->sample(probe, 1, length);
+    }
     std::printf("seqlab train: %s -> %s\n%s", cfg.name.c_str(), out.c_str(),
                 config::to_yaml(cfg).c_str());
     std::fflush(stdout);

@@ -207,7 +207,11 @@ const std::vector<Field>& schema() {
     v.push_back(int_field("task", "test_trees", SEQLAB_FIELD_ACCESS(task.test_trees), 1, 1 << 24,
                           "listops_subtrees: test trees (evaluation)"));
     v.push_back(int_field("task", "data_seed", SEQLAB_FIELD_ACCESS(task.data_seed), 0, 1e15,
-                          "seed of a task's fixed dataset (listops_subtrees)"));
+                          "seed of a task's fixed dataset (listops_subtrees, pathfinder_seg_*)"));
+    v.push_back(int_field("task", "images", SEQLAB_FIELD_ACCESS(task.images), 10, 1 << 24,
+                          "pathfinder_seg_*: images generated (split 80/10/10)"));
+    v.push_back(string_field("task", "data_dir", SEQLAB_FIELD_ACCESS(task.data_dir), {},
+                             "pathfinder_seg_*: folder of the cached dataset file"));
     // model
     v.push_back(
         string_field("model", "name", SEQLAB_FIELD_ACCESS(model.name), kModels, "model family"));

@@ -20,6 +20,9 @@ struct TaskConfig {
   int64_t max_depth = 8, max_args = 9, min_tree_length = 256, max_tree_length = 512, l_max = 512;
   int64_t train_trees = 20000, val_trees = 1000, test_trees = 1000;
   int64_t data_seed = 0;
+  // pathfinder_seg_* (tasks.md §2.3)
+  int64_t images = 2000;
+  std::string data_dir = "data";
 };
 
 struct ModelConfig {

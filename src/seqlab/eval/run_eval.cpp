@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "seqlab/tasks/listops.h"
+#include "seqlab/tasks/pathfinder.h"
 #include "seqlab/train/loss.h"
 #include "seqlab/train/progress.h"
 #include "seqlab/train/run_dir.h"
@@ -129,6 +130,66 @@ RunEvaluation evaluate_listops(train::LoadedRun& run, const std::string& run_dir
   return ev;
 }
 
+// PathfinderSegmentation (§2.3.5): every test image once; macro-F1 and balanced accuracy per
+// batch, averaged over batches (the DLR reference's monitored metrics), and over all test pixels.
+RunEvaluation evaluate_pathfinder(train::LoadedRun& run, const std::string& run_dir,
+                                  const tasks::PathfinderTask& task) {
+  const auto& data = task.dataset();
+  const auto& test = data.test;
+  const int64_t batch = run.config.train.batch_size;
+  torch::NoGradGuard no_grad;
+  run.model->eval();
+  const auto t0 = std::chrono::steady_clock::now();
+  tasks::SegmentationScores pooled;
+  double sum_f1 = 0, sum_balanced = 0;
+  int64_t batches = 0;
+  for (size_t first = 0; first < test.size(); first += batch) {
+    const std::vector<int64_t> ids(test.begin() + first,
+                                   test.begin() + std::min(test.size(), first + batch));
+    const auto b = tasks::pathfinder_batch(data, ids);
+    const auto predictions = run.model->forward(b.inputs).argmax(-1);
+    tasks::SegmentationScores s;
+    s.add(b.targets, predictions);
+    pooled.add(b.targets, predictions);
+    sum_f1 += s.macro_f1();
+    sum_balanced += s.balanced_accuracy();
+    ++batches;
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  RunEvaluation ev;
+  auto& js = ev.eval_json;
+  js["task"] = run.config.task.name;
+  js["model"] = run.config.model.name;
+  js["name"] = run.config.name;
+  js["metric"] = "macro_f1";
+  js["macro_f1"] = batches ? sum_f1 / batches : 0.0;
+  js["balanced_accuracy"] = batches ? sum_balanced / batches : 0.0;
+  js["pixel_accuracy"] = pooled.accuracy();
+  js["pooled_macro_f1"] = pooled.macro_f1();
+  js["pooled_balanced_accuracy"] = pooled.balanced_accuracy();
+  js["confusion"] = nlohmann::json::array();  // [true class][predicted class]
+  for (const auto& row : pooled.confusion)
+    js["confusion"].push_back(std::vector<int64_t>(row, row + tasks::SegmentationScores::kClasses));
+  js["test_images"] = static_cast<int64_t>(test.size());
+  js["batches"] = batches;
+  js["checkpoint_step"] = run.step;
+  js["eval_seconds"] = seconds;
+  const auto summary_path = (fs::path(run_dir) / "train_summary.json").string();
+  if (fs::exists(summary_path)) {
+    const auto summary = read_json_file(summary_path);
+    if (summary.contains("train_seconds")) js["train_seconds"] = summary["train_seconds"];
+  }
+  write_file_atomic((fs::path(run_dir) / "eval.json").string(), js.dump(2) + "\n");
+  char line[200];
+  std::snprintf(line, sizeof line,
+                "macro-F1 %.4f, balanced accuracy %.4f on %lld test images (pixel accuracy %.4f)",
+                js["macro_f1"].get<double>(), js["balanced_accuracy"].get<double>(),
+                static_cast<long long>(test.size()), pooled.accuracy());
+  ev.headline = line;
+  return ev;
+}
+
 }  // namespace
 
 RunEvaluation evaluate_run(const std::string& run_dir,
@@ -145,6 +206,8 @@ RunEvaluation evaluate_run(const std::string& run_dir,
   if (info.kind == tasks::TaskKind::kRegression) return evaluate_regression(run, run_dir);
   if (const auto* listops = dynamic_cast<const tasks::ListOpsTask*>(run.task.get()))
     return evaluate_listops(run, run_dir, *listops);
+  if (const auto* pathfinder = dynamic_cast<const tasks::PathfinderTask*>(run.task.get()))
+    return evaluate_pathfinder(run, run_dir, *pathfinder);
   train::Progress progress("eval " + run.config.task.name + "/" + run.config.model.name,
                            static_cast<int64_t>(evaluation_lengths(ec).size()),
                            show_progress && train::Progress::stderr_is_terminal());

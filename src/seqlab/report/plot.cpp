@@ -386,4 +386,30 @@ void plot_score_grid(const std::vector<std::string>& rows, const std::vector<std
   render(tmp, body, out_base);
 }
 
+void plot_rgb_image(const std::vector<uint8_t>& rgb, int64_t width, int64_t height,
+                    const std::string& title, const std::string& out_base) {
+  if (width < 1 || height < 1 || rgb.size() != static_cast<size_t>(width * height * 3))
+    throw UserError("rgb image " + out_base + ": " + std::to_string(rgb.size()) + " values for " +
+                    std::to_string(width) + " x " + std::to_string(height) + " x 3");
+  std::string data;
+  data.reserve(rgb.size() * 5);
+  for (int64_t y = 0; y < height; ++y)
+    for (int64_t x = 0; x < width; ++x) {
+      const size_t i = static_cast<size_t>((y * width + x) * 3);
+      data += std::to_string(x) + " " + std::to_string(y) + " " + std::to_string(rgb[i]) + " " +
+              std::to_string(rgb[i + 1]) + " " + std::to_string(rgb[i + 2]) + "\n";
+    }
+  require_gnuplot();
+  TempDir tmp;
+  const std::string data_path = tmp.file("image.dat");
+  write_file_atomic(data_path, data);
+  std::string body;
+  if (!title.empty()) body += "set title " + gp_quote(title) + "\n";
+  body += "set size ratio -1\nunset key\nunset tics\nunset border\n";
+  body += "set xrange [-0.5:" + std::to_string(width) + "-0.5]\n";
+  body += "set yrange [" + std::to_string(height) + "-0.5:-0.5]\n";  // row 0 on top
+  body += "plot " + gp_quote(data_path) + " using 1:2:3:4:5 with rgbimage\n";
+  render(tmp, body, out_base);
+}
+
 }  // namespace seqlab::report

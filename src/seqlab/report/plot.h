@@ -65,4 +65,10 @@ void plot_score_grid(const std::vector<std::string>& rows, const std::vector<std
                      const std::vector<std::vector<double>>& values, double lo, double hi,
                      const std::string& title, const std::string& out_base);
 
+// An RGB image (rgb[(y·width + x)·3 + c] in [0, 255], row 0 on top) drawn pixel for pixel with
+// square pixels, e.g. a Pathfinder example with its labels overlaid. Throws seqlab::UserError on
+// a size mismatch or as plot_accuracy_vs_length.
+void plot_rgb_image(const std::vector<uint8_t>& rgb, int64_t width, int64_t height,
+                    const std::string& title, const std::string& out_base);
+
 }  // namespace seqlab::report

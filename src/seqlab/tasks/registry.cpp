@@ -5,6 +5,7 @@
 
 #include "seqlab/tasks/dlr_atomic.h"
 #include "seqlab/tasks/listops.h"
+#include "seqlab/tasks/pathfinder.h"
 #include "seqlab/tasks/regular.h"
 #include "seqlab/tasks/task.h"
 #include "seqlab/util/error.h"
@@ -15,6 +16,7 @@ std::vector<std::string> task_names() {
   auto names = regular_task_names();
   for (const auto& n : dlr_atomic_task_names()) names.push_back(n);
   names.push_back("listops_subtrees");
+  for (const auto& n : pathfinder_task_names()) names.push_back(n);
   return names;
 }
 
@@ -22,6 +24,7 @@ std::unique_ptr<Task> make_task(const TaskOptions& options) {
   if (is_regular_task(options.name)) return std::make_unique<RegularTask>(options);
   if (is_dlr_atomic_task(options.name)) return std::make_unique<DlrAtomicTask>(options);
   if (options.name == "listops_subtrees") return std::make_unique<ListOpsTask>(options);
+  if (is_pathfinder_task(options.name)) return std::make_unique<PathfinderTask>(options);
   throw UserError("unknown task '" + options.name + "' (valid: " + join_names(task_names()) + ")");
 }
 

@@ -35,6 +35,8 @@ struct TaskInfo {
   TaskKind kind = TaskKind::kClassification;
   int64_t input_features = 0;  // regression: F (the model encodes with Linear(F, d))
   int64_t output_dim = 0;      // regression: O (= num_classes, the readout width)
+  // Per-batch inverse-frequency class weights in the cross-entropy (§0.4; DLR Pathfinder).
+  bool class_weighted_loss = false;
   std::string description;
 };
 
@@ -51,6 +53,9 @@ struct TaskOptions {
   int64_t listops_min_length = 256, listops_max_length = 512, listops_l_max = 512;
   int64_t listops_train = 20000, listops_val = 1000, listops_test = 1000;
   uint64_t data_seed = 0;  // seed of a task's fixed dataset
+  // pathfinder_seg_* (§2.3): images generated (split 80/10/10) and the folder of the cache file
+  int64_t images = 2000;
+  std::string data_dir = "data";
 };
 
 class Task {

@@ -8,14 +8,24 @@
 
 namespace seqlab::train {
 
-ScoredLoss scored_loss(const torch::Tensor& logits, const torch::Tensor& targets) {
+ScoredLoss scored_loss(const torch::Tensor& logits, const torch::Tensor& targets,
+                       bool class_weighted) {
   const int64_t classes = logits.size(-1);
   const auto flat_targets = targets.reshape({-1});
   const auto idx = (flat_targets != tasks::kIgnoreIndex).nonzero().reshape({-1});
   const auto picked_logits = logits.reshape({-1, classes}).index_select(0, idx);
   const auto picked_targets = flat_targets.index_select(0, idx);
   ScoredLoss out;
-  out.loss = torch::nn::functional::cross_entropy(picked_logits, picked_targets);
+  if (class_weighted) {
+    // cross_entropy's weighted mean divides by Σ w_{y_i}, which is exactly §0.4's formula.
+    const auto counts = torch::bincount(picked_targets, {}, classes).to(picked_logits.dtype());
+    const auto weight = torch::where(counts > 0, counts.reciprocal(), torch::zeros_like(counts));
+    out.loss = torch::nn::functional::cross_entropy(
+        picked_logits, picked_targets,
+        torch::nn::functional::CrossEntropyFuncOptions().weight(weight));
+  } else {
+    out.loss = torch::nn::functional::cross_entropy(picked_logits, picked_targets);
+  }
   {
     torch::NoGradGuard no_grad;
     out.correct = (picked_logits.argmax(-1) == picked_targets).sum().item<double>();

@@ -10,8 +10,12 @@ struct ScoredLoss {
   double scored = 0;   // number of scored positions
 };
 
-// logits (B, T, C), targets (B, T) int64 with -100 at unscored positions.
-ScoredLoss scored_loss(const torch::Tensor& logits, const torch::Tensor& targets);
+// logits (B, T, C), targets (B, T) int64 with -100 at unscored positions. class_weighted: the
+// class-weighted CE of §0.4 (DLR Pathfinder): w_c = 1/count_c over the batch's scored positions
+// for the classes present, loss = Σ w_{y_i} nll_i / Σ w_{y_i} (the mean over present classes of
+// each class's mean NLL).
+ScoredLoss scored_loss(const torch::Tensor& logits, const torch::Tensor& targets,
+                       bool class_weighted = false);
 
 // Per-sequence correctness (B,) bool: every scored position of the sequence is right.
 torch::Tensor sequence_correct(const torch::Tensor& logits, const torch::Tensor& targets);

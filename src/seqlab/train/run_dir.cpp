@@ -37,6 +37,8 @@ std::unique_ptr<tasks::Task> make_run_task(const config::RunConfig& cfg) {
   opts.listops_val = cfg.task.val_trees;
   opts.listops_test = cfg.task.test_trees;
   opts.data_seed = static_cast<uint64_t>(cfg.task.data_seed);
+  opts.images = cfg.task.images;
+  opts.data_dir = cfg.task.data_dir;
   return tasks::make_task(opts);
 }
 

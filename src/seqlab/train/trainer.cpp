@@ -124,7 +124,7 @@ Rng rng_from_json(const nlohmann::json& a) {
 }  // namespace
 
 StepResult train_step(model::SequenceModel& model, torch::optim::Optimizer& optimizer,
-                      const tasks::Batch& batch, double grad_clip) {
+                      const tasks::Batch& batch, double grad_clip, bool class_weighted) {
   const auto logits = model.forward(batch.inputs);
   if (batch.targets.is_floating_point()) {  // regression (MSE on the last l_out outputs)
     const auto reg = regression_loss(logits, batch.targets);
@@ -134,7 +134,7 @@ StepResult train_step(model::SequenceModel& model, torch::optim::Optimizer& opti
     optimizer.step();
     return {reg.mse, reg.r2, 1.0};
   }
-  const auto scored = scored_loss(logits, batch.targets);
+  const auto scored = scored_loss(logits, batch.targets, class_weighted);
   optimizer.zero_grad();
   scored.loss.backward();
   if (grad_clip > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), grad_clip);
@@ -241,7 +241,8 @@ TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
     set_lr(*optimizer, base_lrs, lr, tc.lr);
     const int64_t length = data_rng.uniform_range(tc.min_length, tc.max_length);
     const auto batch = task->sample(data_rng, tc.batch_size, length);
-    const auto scored = train_step(*model, *optimizer, batch, tc.grad_clip);
+    const auto scored =
+        train_step(*model, *optimizer, batch, tc.grad_clip, task->info().class_weighted_loss);
     const double loss_value = scored.loss;
     if (!std::isfinite(loss_value))
       throw UserError("training diverged: loss is " + std::to_string(loss_value) + " at step " +

@@ -49,8 +49,9 @@ struct StepResult {
   double correct = 0;
   double scored = 0;
 };
+// class_weighted: per-batch inverse-frequency class weights in the cross-entropy (§0.4).
 StepResult train_step(model::SequenceModel& model, torch::optim::Optimizer& optimizer,
-                      const tasks::Batch& batch, double grad_clip);
+                      const tasks::Batch& batch, double grad_clip, bool class_weighted = false);
 
 // Trains cfg in run_dir (created if needed; config.yaml written there). Throws UserError.
 TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
