@@ -202,16 +202,20 @@ bool inside(const Grid& g, Point q) {
   return g.inside(q.y, q.x);
 }
 
+// Sets a border of `width` pixels to 1 (the padding frame of M, and the seed frames of M′).
+void set_frame(Grid& g, int64_t width) {
+  for (int64_t y = 0; y < g.n; ++y)
+    for (int64_t x = 0; x < g.n; ++x)
+      if (y < width || x < width || y >= g.n - width || x >= g.n - width) g.at(y, x) = 1.f;
+}
+
 // seed_snake (§2.3.3): frame = width of the border set to 1 in M′; `distractor` adds the 1 %
 // availability stop. Draws the first paddle into `image`.
 std::optional<Snake> seed_snake(Canvas& cv, Grid& image, int64_t frame, bool distractor,
                                 double contrast, Rng& rng) {
   const Params& p = cv.p;
   Grid framed = cv.mask;
-  for (int64_t y = 0; y < framed.n; ++y)
-    for (int64_t x = 0; x < framed.n; ++x)
-      if (y < frame || x < frame || y >= framed.n - frame || x >= framed.n - frame)
-        framed.at(y, x) = 1.f;
+  set_frame(framed, frame);
   if (distractor) {
     int64_t free_pixels = 0;
     for (float v : cv.mask.v) free_pixels += v <= 0.3f;
@@ -386,10 +390,7 @@ Image generate_image(const Params& p, Rng& rng) {
     if (restart == 10000)
       throw std::runtime_error("pathfinder: no room for the two long snakes after 10000 tries");
     cv.mask = Grid(n);
-    for (int64_t y = 0; y < n; ++y)
-      for (int64_t x = 0; x < n; ++x)
-        if (y < p.padding || x < p.padding || y >= n - p.padding || x >= n - p.padding)
-          cv.mask.at(y, x) = 1.f;
+    set_frame(cv.mask, p.padding);
     snake_a = Grid(n);
     snake_b = Grid(n);
     auto sa = seed_snake(cv, snake_a, 2 * p.seed_distance, false, p.snake_contrast, rng);
