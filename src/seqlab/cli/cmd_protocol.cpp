@@ -70,13 +70,12 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
+// "r2 0.9990" for the progress line, or why there is no score.
 std::string cell_score(const std::string& dir, const std::string& metric) {
-  const fs::path eval = fs::path(dir) / "eval.json";
-  if (!fs::exists(eval)) return "no eval.json";
-  const auto js = read_json_file(eval.string());
-  if (!js.contains(metric) || !js[metric].is_number()) return "no '" + metric + "' in eval.json";
+  const auto c = report::read_cell_result(dir, metric);
+  if (!c.status.empty()) return c.status;
   char buf[64];
-  std::snprintf(buf, sizeof(buf), "%s %.4f", metric.c_str(), js[metric].get<double>());
+  std::snprintf(buf, sizeof(buf), "%s %.4f", metric.c_str(), c.score);
   return buf;
 }
 

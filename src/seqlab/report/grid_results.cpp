@@ -36,6 +36,23 @@ nlohmann::json number_or_null(double v) {
 
 }  // namespace
 
+CellResult read_cell_result(const std::string& run_dir, const std::string& metric) {
+  CellResult c{kNaN, kNaN, ""};
+  const fs::path eval = fs::path(run_dir) / "eval.json";
+  if (!fs::exists(eval)) {
+    c.status = "no " + eval.string();
+    return c;
+  }
+  const auto js = read_json_file(eval.string());
+  if (js.contains(metric) && js[metric].is_number())
+    c.score = js[metric].get<double>();
+  else
+    c.status = eval.string() + " has no number '" + metric + "'";
+  if (js.contains("train_seconds") && js["train_seconds"].is_number())
+    c.train_seconds = js["train_seconds"].get<double>();
+  return c;
+}
+
 GridResults load_grid_results(const std::string& name, const std::string& metric,
                               const std::vector<std::string>& tasks,
                               const std::vector<std::string>& models,
@@ -54,18 +71,10 @@ GridResults load_grid_results(const std::string& name, const std::string& metric
     std::vector<double> score(models.size(), kNaN), seconds(models.size(), kNaN);
     std::vector<std::string> status(models.size());
     for (size_t m = 0; m < models.size(); ++m) {
-      const fs::path eval = fs::path(run_dirs[t][m]) / "eval.json";
-      if (!fs::exists(eval)) {
-        status[m] = "no " + eval.string();
-        continue;
-      }
-      const auto js = read_json_file(eval.string());
-      if (js.contains(metric) && js[metric].is_number())
-        score[m] = js[metric].get<double>();
-      else
-        status[m] = eval.string() + " has no number '" + metric + "'";
-      if (js.contains("train_seconds") && js["train_seconds"].is_number())
-        seconds[m] = js["train_seconds"].get<double>();
+      const auto c = read_cell_result(run_dirs[t][m], metric);
+      score[m] = c.score;
+      seconds[m] = c.train_seconds;
+      status[m] = c.status;
     }
     r.score.push_back(score);
     r.train_seconds.push_back(seconds);

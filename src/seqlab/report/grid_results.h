@@ -18,6 +18,15 @@ struct GridResults {
   std::vector<std::vector<std::string>> status;    // [task][model]: "" (done) or why not
 };
 
+// One cell's <run_dir>/eval.json: the number `metric` and train_seconds (NaN where missing), and
+// status = "" or why the score is missing (no eval.json, no such number). Throws
+// seqlab::UserError on an eval.json that is not valid JSON.
+struct CellResult {
+  double score, train_seconds;
+  std::string status;
+};
+CellResult read_cell_result(const std::string& run_dir, const std::string& metric);
+
 // Fills score/train_seconds/status from run_dirs[t][m]/eval.json (a missing folder or eval.json,
 // or a missing metric, gives NaN and a status saying which). Throws seqlab::UserError on a
 // run_dirs shape other than tasks x models, or an eval.json that is not valid JSON.
