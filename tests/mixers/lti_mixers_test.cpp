@@ -325,6 +325,47 @@ TEST(LtiInit, DlrRandnAndVersions) {
   EXPECT_FALSE(r.Lambda_im.defined());
 }
 
+// Lambda_init = product_grid: with N = 14 (P = Q = 7, grid length 49) the prod kernel
+// Re k · Im k is exactly δ_s for every s < 49, with W a Dirichlet bump in Re k (fine modes)
+// and a comb of period Q in Im k (coarse modes), each scaled by (PQ)^{-1/2}.
+TEST(LtiInit, DlrProductGridRepresentsEveryDelta) {
+  const int64_t N = 14;
+  auto g = product_grid(N);
+  EXPECT_EQ(g.fine, 7);
+  EXPECT_EQ(g.coarse, 7);
+  EXPECT_EQ(g.length, 49);
+  EXPECT_EQ(product_grid(514).length, 257 * 257);     // ≥ 65,536
+  EXPECT_EQ(product_grid(2050).length, 1025 * 1025);  // ≥ 1,048,576
+  auto o = dlr("Lambda_imag", core::KernelToReal::kProd);
+  o.state_size = N;
+  o.d_model = 1;
+  o.Lambda_init = "product_grid";
+  DLRImpl m(o);
+  const int64_t F = (g.fine - 1) / 2;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(g.length));
+  for (int64_t s : {0, 1, 6, 7, 20, 48}) {
+    auto w = torch::zeros({1, 1, N, 2});
+    for (int64_t a = -F; a <= F; ++a) {  // W_a = e^{−2πi a s/(PQ)}: Re k = bump at s
+      const double phase = -2 * M_PI * static_cast<double>(a * s) / static_cast<double>(g.length);
+      w[0][0][a + F][0] = scale * std::cos(phase);
+      w[0][0][a + F][1] = scale * std::sin(phase);
+    }
+    for (int64_t b = 0; b < g.coarse; ++b) {  // W_b = i e^{−2πi b s/Q}: Im k = comb through s
+      const double phase = -2 * M_PI * static_cast<double>(b * s) / static_cast<double>(g.coarse);
+      w[0][0][g.fine + b][0] = -scale * std::sin(phase);
+      w[0][0][g.fine + b][1] = scale * std::cos(phase);
+    }
+    torch::NoGradGuard no_grad;
+    m.W.copy_(w);
+    auto k = m.kernel(g.length).reshape({-1}).to(torch::kFloat64);
+    auto delta = torch::zeros({g.length}, torch::kFloat64);
+    delta[s] = 1.0;
+    EXPECT_TRUE(seqlab::testing::close(k, delta, 1e-5, 1e-5, "product_grid delta")) << "s = " << s;
+  }
+  o.state_size = 1;
+  EXPECT_THROW(DLRImpl{o}, UserError);
+}
+
 TEST(LtiInit, S4dInitsAndDss) {
   torch::manual_seed(13);
   S4DOptions o;

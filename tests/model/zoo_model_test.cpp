@@ -191,6 +191,20 @@ TEST(ZooModel, PostNormAndNoneBlocksWithTransposedLN) {
   EXPECT_THROW(config::parse_yaml("model: {name: dlr, norm: batchnorm}\n", "t"), UserError);
 }
 
+// Float-feature models (DLR atomic tasks) have a Linear encoder; model.encoder_bias = false
+// drops its bias, so a zero input gives a zero embedding.
+TEST(ZooModel, EncoderBiasCanBeDropped) {
+  auto cfg = small_config("dlr");
+  torch::manual_seed(2);
+  auto with = make_model(cfg, 0, 3, /*input_features=*/3);
+  EXPECT_TRUE(with->named_parameters().contains("encoder.bias"));
+  cfg.encoder_bias = false;
+  auto without = make_model(cfg, 0, 3, /*input_features=*/3);
+  EXPECT_TRUE(without->named_parameters().contains("encoder.weight"));
+  EXPECT_FALSE(without->named_parameters().contains("encoder.bias"));
+  EXPECT_THROW(config::parse_yaml("model: {name: dlr, encoder_bias: maybe}\n", "t"), UserError);
+}
+
 // LTI options as config keys reach the mixers: a bidirectional DLR sees the future, a causal one
 // does not; max_kernel_length truncates the kernel; lti_output glu doubles the output Linear.
 TEST(ZooModel, LtiConfigKeysReachTheMixers) {

@@ -233,6 +233,24 @@ TEST(DlrAtomicTask, FixedVariantsRepeatAcrossSamplesAndRandomOnesDoNot) {
   }
 }
 
+// task.positional_features = false drops the two cos/sin channels and nothing else: the value
+// channels and targets are those of the default task for the same seed.
+TEST(DlrAtomicTask, WithoutPositionalFeaturesOnlyTheValueChannelsRemain) {
+  for (const std::string name : {"shift", "masked_select", "mips"}) {
+    auto o = options(name);
+    DlrAtomicTask with(o);
+    o.positional_features = false;
+    DlrAtomicTask without(o);
+    EXPECT_EQ(without.info().input_features + 2, with.info().input_features) << name;
+    Rng r1(5), r2(5);
+    const auto a = with.sample(r1, 2, 16), b = without.sample(r2, 2, 16);
+    const int64_t F = without.info().input_features;
+    ASSERT_EQ(b.inputs.size(-1), F);
+    EXPECT_TRUE(torch::equal(a.inputs.narrow(-1, 0, F), b.inputs)) << name;
+    EXPECT_TRUE(torch::equal(a.targets, b.targets)) << name;
+  }
+}
+
 TEST(DlrAtomicTask, BadOptionsAndLengthsAreUserErrors) {
   auto o = options("shift");
   EXPECT_THROW(DlrAtomicTask(o).sample(*std::make_unique<Rng>(0), 1, 12), UserError);  // 12 % 8

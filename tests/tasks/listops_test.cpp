@@ -7,8 +7,13 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -142,6 +147,7 @@ TEST(ListOpsTask, BatchesAndScores) {
   o.listops_train = 30;
   o.listops_val = 2;
   o.listops_test = 4;
+  o.data_dir = "";  // generate only; the file is tested below
   ListOpsTask task(o);
   Rng rng(1);
   const auto b = task.sample(rng, 3, 64);
@@ -160,6 +166,76 @@ TEST(ListOpsTask, BatchesAndScores) {
   for (auto n : perfect.height_nodes) by_height += n;
   EXPECT_EQ(by_op, perfect.nodes);
   EXPECT_EQ(by_height, perfect.nodes);
+}
+
+// The dataset file: written once, read back tree for tree; the task reads it instead of
+// generating; a file for other parameters or with a wrong value is refused by name.
+TEST(ListOpsDataset, FileRoundTripsAndIsChecked) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("seqlab_listops_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  ListOpsParams p;
+  p.min_length = 20;
+  p.max_length = 60;
+  p.l_max = 64;
+  p.max_depth = 5;
+  p.train = 20;
+  p.val = 3;
+  p.test = 4;
+  p.seed = 9;
+  const auto d = load_or_generate_listops_dataset(p, dir.string());
+  const auto path = listops_dataset_path(dir.string(), p);
+  ASSERT_TRUE(fs::exists(path));
+  EXPECT_EQ(fs::path(path).filename().string(),
+            "listops_subtrees_depth5_args9_len20-60_n20-3-4_seed9.tsv");
+  const auto back = read_listops_dataset(path, p);
+  ASSERT_EQ(back.train.size(), d.train.size());
+  ASSERT_EQ(back.test.size(), d.test.size());
+  for (size_t i = 0; i < d.train.size(); ++i) {
+    EXPECT_EQ(back.train[i].tokens, d.train[i].tokens);
+    ASSERT_EQ(back.train[i].nodes.size(), d.train[i].nodes.size());
+    for (size_t k = 0; k < d.train[i].nodes.size(); ++k) {
+      EXPECT_EQ(back.train[i].nodes[k].value, d.train[i].nodes[k].value);
+      EXPECT_EQ(back.train[i].nodes[k].close_pos, d.train[i].nodes[k].close_pos);
+    }
+  }
+  EXPECT_EQ(back.rejected_length, d.rejected_length);
+  // The task reads the file: replace the first training tree by another valid one.
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  in.close();
+  std::string body = text.str();
+  const auto first_row = body.find("\ntrain\t") + 1;
+  const auto row_end = body.find('\n', first_row);
+  const std::string edited =
+      body.substr(0, first_row) + "train\t[MAX 2 9 [MIN 4 7 ] 0 ]\t4 9" + body.substr(row_end);
+  std::ofstream(path) << edited;
+  TaskOptions o;
+  o.name = "listops_subtrees";
+  o.listops_min_length = p.min_length;
+  o.listops_max_length = p.max_length;
+  o.listops_l_max = p.l_max;
+  o.listops_max_depth = p.max_depth;
+  o.listops_train = p.train;
+  o.listops_val = p.val;
+  o.listops_test = p.test;
+  o.data_seed = p.seed;
+  o.data_dir = dir.string();
+  ListOpsTask task(o);
+  EXPECT_EQ(listops_to_string(task.dataset().train.front().tokens), "[MAX 2 9 [MIN 4 7 ] 0 ]");
+  // A wrong value, a wrong split name, other parameters: refused.
+  std::ofstream(path) << body.substr(0, first_row) + "train\t[MAX 2 9 [MIN 4 7 ] 0 ]\t4 8" +
+                             body.substr(row_end);
+  EXPECT_THROW(read_listops_dataset(path, p), UserError);
+  std::ofstream(path) << body.substr(0, first_row) + "dev\t[MAX 2 9 [MIN 4 7 ] 0 ]\t4 9" +
+                             body.substr(row_end);
+  EXPECT_THROW(read_listops_dataset(path, p), UserError);
+  std::ofstream(path) << body;
+  auto other = p;
+  other.seed = 10;
+  EXPECT_THROW(read_listops_dataset(path, other), UserError);
+  fs::remove_all(dir);
 }
 
 }  // namespace listops_test

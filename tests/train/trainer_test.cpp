@@ -90,6 +90,38 @@ TEST(Trainer, OptimizerGroupsFollowParameterRoles) {
   EXPECT_EQ(total, model->parameters().size());
 }
 
+// train.lambda_lr puts the parameters named Lambda* (DLR's Λ: Lambda_log_neg_re, Lambda_im) in a
+// fourth group; W and D stay at dynamics_lr.
+TEST(Trainer, LambdaLrIsItsOwnGroup) {
+  auto cfg = tiny_config();
+  cfg.model.name = "dlr";
+  cfg.model.d_model = 8;
+  cfg.model.state_size = 4;
+  cfg.train.lr = 1e-3;
+  cfg.train.dynamics_lr = 2e-3;
+  cfg.train.lambda_lr = 1e-5;
+  torch::manual_seed(0);
+  auto model = model::make_model(cfg.model, 5, 3);
+  auto opt = make_optimizer(cfg.train, *model);
+  auto& groups = opt->param_groups();
+  ASSERT_EQ(groups.size(), 4u);
+  EXPECT_DOUBLE_EQ(groups[2].options().get_lr(), 2e-3);
+  EXPECT_DOUBLE_EQ(groups[3].options().get_lr(), 1e-5);
+  EXPECT_EQ(groups[3].params().size(), 2u * static_cast<size_t>(cfg.model.layers));
+  cfg.train.lambda_lr = 0;  // off: Λ joins the dynamics group
+  EXPECT_EQ(make_optimizer(cfg.train, *model)->param_groups().size(), 3u);
+  // Frozen: Λ is in no group and needs no gradient; W still trains.
+  cfg.train.freeze_lambda = true;
+  auto frozen = make_optimizer(cfg.train, *model);
+  size_t in_groups = 0;
+  for (auto& g : frozen->param_groups()) in_groups += g.params().size();
+  EXPECT_EQ(in_groups + 2u * static_cast<size_t>(cfg.model.layers), model->parameters().size());
+  for (const auto& p : model->named_parameters()) {
+    const bool lambda = p.key().find(".Lambda") != std::string::npos;
+    EXPECT_EQ(p.value().requires_grad(), !lambda) << p.key();
+  }
+}
+
 TEST(Trainer, SameSeedSameTrajectory) {
   const auto a = temp_dir("a"), b = temp_dir("b");
   train(tiny_config(), a, {});

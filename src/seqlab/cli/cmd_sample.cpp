@@ -1,4 +1,5 @@
 // seqlab sample TASK --length L --count N --seed S [--query-token] [--n K] [--png BASE]
+// (listops_subtrees and pathfinder_seg_* have fixed lengths and print their own rows)
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -6,6 +7,7 @@
 
 #include "seqlab/cli/common.h"
 #include "seqlab/report/plot.h"
+#include "seqlab/tasks/listops.h"
 #include "seqlab/tasks/pathfinder.h"
 #include "seqlab/tasks/task.h"
 #include "seqlab/util/error.h"
@@ -62,6 +64,28 @@ void sample_pathfinder(const std::string& name, int64_t count, int64_t seed, con
   }
 }
 
+// ListOpsSubTrees examples (spec/tasks.md §2.2): `count` trees drawn from the training split of
+// the default dataset (read from or written to data/, as training does), one JSON row each with
+// the expression and, per operator node in closing order, its value and height.
+void sample_listops(const tasks::Task& task, int64_t count, int64_t seed) {
+  const auto& data = dynamic_cast<const tasks::ListOpsTask&>(task).dataset();
+  Rng rng(static_cast<uint64_t>(seed));
+  for (int64_t b = 0; b < count; ++b) {
+    const auto& tree = data.train[rng.uniform_int(static_cast<uint64_t>(data.train.size()))];
+    std::vector<int> values, heights;
+    for (const auto& node : tree.nodes) {
+      values.push_back(node.value);
+      heights.push_back(node.height);
+    }
+    nlohmann::json row;
+    row["expression"] = tasks::listops_to_string(tree.tokens);
+    row["length"] = tree.tokens.size();
+    row["values"] = values;
+    row["heights"] = heights;
+    std::printf("%s\n", row.dump().c_str());
+  }
+}
+
 }  // namespace
 
 void add_sample(CLI::App& app) {
@@ -97,6 +121,10 @@ void add_sample(CLI::App& app) {
     }
     if (!o->png.empty()) throw UserError("--png applies to pathfinder_seg_* tasks only");
     if (o->count == 0) return;
+    if (o->task == "listops_subtrees") {
+      sample_listops(*task, o->count, o->seed);
+      return;
+    }
     Rng rng(static_cast<uint64_t>(o->seed));
     const auto batch = task->sample(rng, o->count, o->length);
     if (task->info().kind == tasks::TaskKind::kRegression) {

@@ -186,6 +186,10 @@ const std::vector<Field>& schema() {
                           "group size for c2xcn / dn (0 = task default)"));
     v.push_back(int_field("task", "shifts", SEQLAB_FIELD_ACCESS(task.shifts), 1, 1024,
                           "shift: number of simultaneous shifts H (tasks.md §2.1)"));
+    v.push_back(bool_field("task", "positional_features",
+                           SEQLAB_FIELD_ACCESS(task.positional_features),
+                           "DLR atomic tasks: append cos/sin(2πl/L_in) to every position (tasks.md "
+                           "§2.1; false drops both channels)"));
     v.push_back(int_field("task", "selected", SEQLAB_FIELD_ACCESS(task.selected), 1, 65536,
                           "masked_select(_fixed): number of selected values M"));
     v.push_back(int_field("task", "mips_dim", SEQLAB_FIELD_ACCESS(task.mips_dim), 1, 64,
@@ -211,7 +215,8 @@ const std::vector<Field>& schema() {
     v.push_back(int_field("task", "images", SEQLAB_FIELD_ACCESS(task.images), 10, 1 << 24,
                           "pathfinder_seg_*: images generated (split 80/10/10)"));
     v.push_back(string_field("task", "data_dir", SEQLAB_FIELD_ACCESS(task.data_dir), {},
-                             "pathfinder_seg_*: folder of the cached dataset file"));
+                             "folder of the dataset files of listops_subtrees and pathfinder_seg_* "
+                             "(written on first use, read afterwards)"));
     // model
     v.push_back(
         string_field("model", "name", SEQLAB_FIELD_ACCESS(model.name), kModels, "model family"));
@@ -232,6 +237,9 @@ const std::vector<Field>& schema() {
                    "SD-SSM: rescale the state by powers of 2 during evaluation so long "
                    "inputs cannot overflow float32 (mixers.md §3.4; exact up to LayerNorm eps)",
                    {"sdssm"}));
+    v.push_back(bool_field("model", "encoder_bias", SEQLAB_FIELD_ACCESS(model.encoder_bias),
+                           "float-feature tasks (DLR atomic, pathfinder): bias of the input "
+                           "Linear encoder"));
     v.push_back(bool_field("model", "with_b", SEQLAB_FIELD_ACCESS(model.with_b),
                            "complex diagonal: input matrix B (false = initial state only)",
                            {"complex_diagonal"}));
@@ -322,7 +330,10 @@ const std::vector<Field>& schema() {
                              {"", "Lambda_imag", "Lambda_imag_W_real", "Lambda_real_W_real"},
                              "DLR ablations: restricted Λ and / or real W (§2.2.8)", {"dlr"}));
     v.push_back(string_field("model", "lambda_init", SEQLAB_FIELD_ACCESS(model.lambda_init),
-                             {"omega", "randn"}, "DLR Λ init: roots of unity or Gaussian phases",
+                             {"omega", "randn", "product_grid"},
+                             "DLR Λ init: roots of unity, Gaussian phases, or the two grids "
+                             "whose sums are the DFT grid of length ~N²/4 (for kernel_to_real "
+                             "prod)",
                              {"dlr"}));
     v.push_back(string_field("model", "s4d_init", SEQLAB_FIELD_ACCESS(model.s4d_init),
                              {"lin", "inv", "real"}, "S4D eigenvalue init (§2.2.7)", {"s4d"}));
@@ -353,6 +364,13 @@ const std::vector<Field>& schema() {
                             10.0,
                             "learning rate of the dynamics parameters (A_log, Δ bias, Λ, W, D; "
                             "mixers.md §5.6; no weight decay); 0 = train.lr"));
+    v.push_back(bool_field("train", "freeze_lambda", SEQLAB_FIELD_ACCESS(train.freeze_lambda),
+                           "keep the eigenvalue parameters named Lambda* (DLR, DSS, S4D) at their "
+                           "initialization: no gradient, not in the optimizer"));
+    v.push_back(float_field("train", "lambda_lr", SEQLAB_FIELD_ACCESS(train.lambda_lr), 0.0, 10.0,
+                            "learning rate of the eigenvalue parameters named Lambda* (DLR, DSS, "
+                            "S4D: the reference's lr.Lambda; no weight decay); 0 = "
+                            "train.dynamics_lr"));
     v.push_back(float_field("train", "beta1", SEQLAB_FIELD_ACCESS(train.beta1), 0.0, 0.999999,
                             "Adam beta1"));
     v.push_back(float_field("train", "beta2", SEQLAB_FIELD_ACCESS(train.beta2), 0.0, 0.999999999,

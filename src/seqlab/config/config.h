@@ -12,10 +12,11 @@ namespace seqlab::config {
 struct TaskConfig {
   std::string name = "parity_check";
   bool query_token = false;
-  int64_t n = 0;          // c2xcn / dn group size; 0 = task default
-  int64_t shifts = 8;     // shift: H
-  int64_t selected = 32;  // masked_select(_fixed): M
-  int64_t mips_dim = 4;   // mips: D
+  int64_t n = 0;                    // c2xcn / dn group size; 0 = task default
+  int64_t shifts = 8;               // shift: H
+  int64_t selected = 32;            // masked_select(_fixed): M
+  int64_t mips_dim = 4;             // mips: D
+  bool positional_features = true;  // DLR atomic tasks: the cos/sin position channels (§2.1)
   // listops_subtrees generator (tasks.md §2.2)
   int64_t max_depth = 8, max_args = 9, min_tree_length = 256, max_tree_length = 512, l_max = 512;
   int64_t train_trees = 20000, val_trees = 1000, test_trees = 1000;
@@ -62,6 +63,7 @@ struct ModelConfig {
   std::string pos_encoding = "none";  // none | learned | sinusoidal, added to the embedding
   std::string variant = "dsf";        // normalized_attention: dsf | companion
   // LTI mixers (dlr, s4d, dss, lru; mixers.md §2.2.7-2.2.9). 0 / "" = the family's default.
+  bool encoder_bias = true;             // float-feature tasks: bias of the input Linear
   bool bidirectional = false;           // dlr, s4d, dss: non-causal kernel (§2.2.8 step 4)
   int64_t max_kernel_length = 0;        // dlr, s4d, dss: kernel truncated to this many lags; 0 = T
   int64_t lti_channels = 1;             // dlr: kernels per channel C
@@ -69,7 +71,7 @@ struct ModelConfig {
   std::string lti_output = "default";   // dlr, s4d, dss, lru: default | linear | glu
   std::string kernel_to_real = "real";  // dlr
   std::string dlr_version;              // dlr: "" | Lambda_imag | Lambda_imag_W_real | ...
-  std::string lambda_init = "omega";    // dlr: omega | randn
+  std::string lambda_init = "omega";    // dlr: omega | randn | product_grid
   std::string s4d_init = "lin";         // s4d: lin | inv | real
   std::string discretization = "zoh";   // s4d: zoh | bilinear
   double r_min = 0.0, r_max = 1.0, max_phase = 6.28;  // lru eigenvalue ring and phase
@@ -84,6 +86,10 @@ struct TrainConfig {
   double lr = 1e-3;
   double weight_decay = 0.0;
   double dynamics_lr = 0.0;  // lr of the dynamics parameters (mixers.md §5.6); 0 = lr
+  // Lambda* dynamics parameters (DLR, DSS, S4D eigenvalues: the reference's lr.Lambda): their own
+  // lr (0 = dynamics_lr), or frozen at their initialization.
+  double lambda_lr = 0.0;
+  bool freeze_lambda = false;
   double beta1 = 0.9;
   double beta2 = 0.999;
   double eps = 1e-8;

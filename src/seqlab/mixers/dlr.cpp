@@ -9,6 +9,26 @@
 
 namespace seqlab::mixers {
 
+ProductGrid product_grid(int64_t N) {
+  ProductGrid g;
+  g.fine = (N / 2) % 2 == 1 ? N / 2 : N / 2 - 1;
+  if (g.fine < 1) g.fine = 1;
+  g.coarse = N - g.fine;
+  g.length = g.fine * g.coarse;
+  return g;
+}
+
+torch::Tensor product_grid_frequencies(int64_t N) {
+  // Fine modes a = −F..F at 2πa/(P·Q) (a real Dirichlet bump of width Q after the product),
+  // coarse modes b = 0..Q−1 at 2πb/Q (a comb of period Q); a + bP runs over Z_{PQ} once.
+  const auto g = product_grid(N);
+  const int64_t F = (g.fine - 1) / 2;
+  auto fine = 2 * M_PI * (torch::arange(g.fine, torch::kFloat64) - static_cast<double>(F)) /
+              static_cast<double>(g.length);
+  auto coarse = 2 * M_PI * torch::arange(g.coarse, torch::kFloat64) / static_cast<double>(g.coarse);
+  return torch::cat({fine, coarse});
+}
+
 DLRImpl::DLRImpl(const DLROptions& options) : options_(options) {
   const char* name = "dlr";
   detail::check_lti_layer_options(name, options_);
@@ -17,9 +37,13 @@ DLRImpl::DLRImpl(const DLROptions& options) : options_(options) {
     throw UserError("dlr: version '" + v +
                     "' is not valid (valid: '', Lambda_imag, Lambda_imag_W_real, "
                     "Lambda_real_W_real)");
-  if (options_.Lambda_init != "omega" && options_.Lambda_init != "randn")
-    throw UserError("dlr: Lambda_init '" + options_.Lambda_init +
-                    "' is not valid (valid: omega, randn)");
+  const auto& init = options_.Lambda_init;
+  if (init != "omega" && init != "randn" && init != "product_grid")
+    throw UserError("dlr: Lambda_init '" + init +
+                    "' is not valid (valid: omega, randn, product_grid)");
+  if (init == "product_grid" && options_.state_size < 2)
+    throw UserError("dlr: Lambda_init product_grid needs state_size >= 2, got " +
+                    std::to_string(options_.state_size));
   if (!(options_.dt_min > 0 && options_.dt_max >= options_.dt_min))
     throw UserError(
         "dlr: need 0 < dt_min <= dt_max, got dt_min = " + std::to_string(options_.dt_min) +
@@ -32,9 +56,13 @@ DLRImpl::DLRImpl(const DLROptions& options) : options_(options) {
   // dt_m = exp(U[log dt_min, log dt_max]) per state; Λ_m = −0.5 dt_m + i (2πm/N mod 2π).
   const double lo = std::log(options_.dt_min), hi = std::log(options_.dt_max);
   auto dt = torch::exp(lo + torch::rand({N}, torch::kFloat64) * (hi - lo));
-  auto im = options_.Lambda_init == "omega"
-                ? 2 * M_PI * torch::arange(N, torch::kFloat64) / static_cast<double>(N)
-                : torch::randn({N}, torch::kFloat64);
+  torch::Tensor im;
+  if (init == "omega")
+    im = 2 * M_PI * torch::arange(N, torch::kFloat64) / static_cast<double>(N);
+  else if (init == "randn")
+    im = torch::randn({N}, torch::kFloat64);
+  else
+    im = product_grid_frequencies(N);
   im = torch::remainder(im, 2 * M_PI);
   if (!lambda_imag_)  // p = |Re Λ|^{1/2} = sqrt(0.5 dt)
     Lambda_log_neg_re =

@@ -16,8 +16,15 @@
 // Initialization (Lambda_init = 'omega', the default): dt_m = exp(U[log dt_min, log dt_max]) one
 // per state; Λ_m = −0.5·dt_m + i·(2πm/N mod 2π), so λ sits on the N-th roots of unity at radius
 // exp(−dt_m/2) and p_m = sqrt(0.5·dt_m); 'randn': Im Λ ~ N(0, 1), reduced mod 2π as the
-// reference code does for either init. W = randn·W_scale (W_scale = 1/N by default); D ~ N(0, 1);
-// output_linear PyTorch default. Defaults dt_min = 1e-4, dt_max = 1e-1 (DLRKernel's).
+// reference code does for either init. 'product_grid' (seqlab's, for kernel_to_real = prod):
+// P fine modes at 2πa/(PQ), a = −F..F (P = 2F + 1), and Q = N − P coarse modes at 2πb/Q; the
+// pairwise sums a + bP cover the DFT grid of length P·Q ≈ N²/4 once, so Re k · Im k can be any
+// delta kernel δ_s on l < P·Q: a real Dirichlet bump of width Q at s (fine modes, in Re k) times
+// a comb of period Q through s (coarse modes, in Im k). With N < L, 'omega' puts every product
+// mode on the N-th roots of unity, where a delta at lag s ≥ N cannot be separated from s mod N;
+// this init is how one DLR-prod layer shifts L = 65,536 with N = 514. W = randn·W_scale (W_scale =
+// 1/N by default); D ~ N(0, 1); output_linear PyTorch default. Defaults dt_min = 1e-4, dt_max =
+// 1e-1 (DLRKernel's).
 //
 // Versions: '' (default), 'Lambda_imag' (Λ = i b, |λ| = 1), 'Lambda_imag_W_real' (K = Σ W cos(b
 // l)), 'Lambda_real_W_real' (real Λ and W). kernel_to_real: real (default), imag, sum, prod,
@@ -46,11 +53,20 @@ namespace seqlab::mixers {
 struct DLROptions : LTILayerOptions {
   double dt_min = 1e-4;
   double dt_max = 1e-1;
-  std::string Lambda_init = "omega";  // omega | randn
+  std::string Lambda_init = "omega";  // omega | randn | product_grid
   std::string version;                // "" | Lambda_imag | Lambda_imag_W_real | Lambda_real_W_real
   core::KernelToReal kernel_to_real = core::KernelToReal::kReal;
   double W_scale = 0.0;  // 0 = 1/N
 };
+
+// The two grids of Lambda_init = 'product_grid' for N modes: P = fine (odd, about N/2) and
+// Q = coarse = N − P; length = P·Q is the longest kernel on which every delta is representable.
+struct ProductGrid {
+  int64_t fine = 0, coarse = 0, length = 0;
+};
+ProductGrid product_grid(int64_t N);
+// Im Λ (N, fp64): the P fine frequencies, then the Q coarse ones (before the mod 2π).
+torch::Tensor product_grid_frequencies(int64_t N);
 
 class DLRImpl : public LTILayer {
  public:

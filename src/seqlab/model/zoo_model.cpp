@@ -102,7 +102,10 @@ class ZooModelImpl : public SequenceModel {
         d_model_(cfg.d_model) {
     const auto opts = zoo_options(cfg);
     if (input_features_ > 0)  // DLR's encoder for float features (mixers.md §5.5)
-      encoder = register_module("encoder", torch::nn::Linear(input_features_, cfg.d_model));
+      encoder = register_module(
+          "encoder",
+          torch::nn::Linear(
+              torch::nn::LinearOptions(input_features_, cfg.d_model).bias(cfg.encoder_bias)));
     else
       embedding = register_module("embedding", torch::nn::Embedding(vocab_size, cfg.d_model));
     // Learned absolute positions nn.Embedding(max_len, d), N(0, 1) init (§2.2.1, §0.3).

@@ -232,9 +232,10 @@ DlrAtomicTask::DlrAtomicTask(const TaskOptions& options) : options_(options) {
   info_.name = n;
   info_.kind = TaskKind::kRegression;
   info_.readout = Readout::kPerToken;
-  info_.input_features = n == "mips"                        ? 3 * options.mips_dim + 2
-                         : n.rfind("masked_select", 0) == 0 ? 4
-                                                            : 3;
+  const int64_t positional = options.positional_features ? 2 : 0;
+  info_.input_features = positional + (n == "mips"                        ? 3 * options.mips_dim
+                                       : n.rfind("masked_select", 0) == 0 ? 2
+                                                                          : 1);
   info_.output_dim = n == "shift" ? options.shifts : n == "mips" ? options.mips_dim : 1;
   info_.num_classes = info_.output_dim;  // the model's readout width
   static const std::vector<std::pair<std::string, std::string>> kDescriptions = {
@@ -283,10 +284,11 @@ Batch DlrAtomicTask::sample(Rng& rng, int64_t batch, int64_t L) const {
     float* yo = out.data() + b * lout * O;
     // Value channels first; the positional features are the last two channels.
     auto set_value = [&](int64_t l, int64_t ch, double v) { xi[l * F + ch] = float(v); };
-    for (int64_t l = 0; l < Lin; ++l) {
-      xi[l * F + F - 2] = float(pc[l]);
-      xi[l * F + F - 1] = float(ps[l]);
-    }
+    if (options_.positional_features)
+      for (int64_t l = 0; l < Lin; ++l) {
+        xi[l * F + F - 2] = float(pc[l]);
+        xi[l * F + F - 1] = float(ps[l]);
+      }
     if (n == "shift" || n == "cumsum" || n == "cummax" || n == "reverse" || n == "sort") {
       const auto x = max_normalized(normals(rng, L));
       for (int64_t l = 0; l < L; ++l) set_value(l, 0, x[l]);

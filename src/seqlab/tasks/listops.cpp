@@ -4,10 +4,14 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <sstream>
 #include <unordered_set>
 
 #include "seqlab/util/error.h"
+#include "seqlab/util/json_io.h"
 
 namespace seqlab::tasks {
 namespace {
@@ -213,7 +217,133 @@ void ListOpsScores::add(const std::vector<ListOpsTree>& trees, int64_t first,
     }
 }
 
-ListOpsTask::ListOpsTask(const TaskOptions& options) {
+namespace {
+
+const char* const kSplitNames[3] = {"train", "val", "test"};
+
+// "max_depth=8 max_args=9 ..." : the parameters that fix the dataset (l_max only pads).
+std::vector<std::pair<std::string, int64_t>> dataset_keys(const ListOpsParams& p) {
+  return {{"max_depth", p.max_depth},
+          {"max_args", p.max_args},
+          {"min_length", p.min_length},
+          {"max_length", p.max_length},
+          {"train", p.train},
+          {"val", p.val},
+          {"test", p.test},
+          {"seed", static_cast<int64_t>(p.seed)}};
+}
+
+}  // namespace
+
+std::string listops_dataset_path(const std::string& data_dir, const ListOpsParams& p) {
+  const auto name = "listops_subtrees_depth" + std::to_string(p.max_depth) + "_args" +
+                    std::to_string(p.max_args) + "_len" + std::to_string(p.min_length) + "-" +
+                    std::to_string(p.max_length) + "_n" + std::to_string(p.train) + "-" +
+                    std::to_string(p.val) + "-" + std::to_string(p.test) + "_seed" +
+                    std::to_string(p.seed) + ".tsv";
+  return (std::filesystem::path(data_dir) / name).string();
+}
+
+void write_listops_dataset(const ListOpsDataset& d, const std::string& path) {
+  std::ostringstream out;
+  out << "# seqlab listops_subtrees";
+  for (const auto& [key, value] : dataset_keys(d.params)) out << ' ' << key << '=' << value;
+  out << " rejected_length=" << d.rejected_length << " rejected_duplicate=" << d.rejected_duplicate
+      << "\n";
+  out << "split\texpression\tvalues\n";
+  const std::vector<ListOpsTree>* splits[3] = {&d.train, &d.val, &d.test};
+  for (int s = 0; s < 3; ++s)
+    for (const auto& tree : *splits[s]) {
+      out << kSplitNames[s] << '\t' << listops_to_string(tree.tokens) << '\t';
+      for (size_t i = 0; i < tree.nodes.size(); ++i) out << (i ? " " : "") << tree.nodes[i].value;
+      out << '\n';
+    }
+  const std::filesystem::path file(path);
+  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
+  write_file_atomic(path, out.str());
+}
+
+ListOpsDataset read_listops_dataset(const std::string& path, const ListOpsParams& params) {
+  std::ifstream in(path);
+  if (!in) throw UserError("cannot read listops dataset " + path);
+  auto bad = [&](const std::string& why) {
+    return UserError("listops dataset " + path + ": " + why +
+                     " (delete the file to regenerate it)");
+  };
+  std::string line;
+  const std::string magic = "# seqlab listops_subtrees";
+  if (!std::getline(in, line) || line.rfind(magic, 0) != 0)
+    throw bad("not a seqlab listops_subtrees dataset");
+  std::map<std::string, int64_t> header;
+  std::istringstream words(line.substr(magic.size()));
+  std::string word;
+  while (words >> word) {
+    const auto eq = word.find('=');
+    if (eq == std::string::npos) throw bad("bad header entry '" + word + "'");
+    try {
+      header[word.substr(0, eq)] = std::stoll(word.substr(eq + 1));
+    } catch (const std::exception&) {
+      throw bad("bad header entry '" + word + "'");
+    }
+  }
+  for (const auto& [key, value] : dataset_keys(params))
+    if (!header.count(key) || header[key] != value)
+      throw bad("holds " + key + " = " +
+                (header.count(key) ? std::to_string(header[key]) : std::string("(missing)")) +
+                ", not " + std::to_string(value));
+  ListOpsDataset d;
+  d.params = params;
+  d.rejected_length = header.count("rejected_length") ? header["rejected_length"] : 0;
+  d.rejected_duplicate = header.count("rejected_duplicate") ? header["rejected_duplicate"] : 0;
+  std::getline(in, line);  // column header
+  std::vector<ListOpsTree>* splits[3] = {&d.train, &d.val, &d.test};
+  int64_t row = 2;
+  while (std::getline(in, line)) {
+    ++row;
+    if (line.empty()) continue;
+    const auto t1 = line.find('\t'), t2 = line.find('\t', t1 == std::string::npos ? 0 : t1 + 1);
+    if (t1 == std::string::npos || t2 == std::string::npos)
+      throw bad("line " + std::to_string(row) + " does not have 3 tab-separated columns");
+    const auto split = line.substr(0, t1);
+    const auto* name = std::find(std::begin(kSplitNames), std::end(kSplitNames), split);
+    if (name == std::end(kSplitNames))
+      throw bad("line " + std::to_string(row) + ": unknown split '" + split +
+                "' (valid: train, val, test)");
+    ListOpsTree tree;
+    try {
+      tree = parse_listops(line.substr(t1 + 1, t2 - t1 - 1));
+    } catch (const UserError& e) {
+      throw bad("line " + std::to_string(row) + ": " + e.what());
+    }
+    std::istringstream values(line.substr(t2 + 1));
+    int value = 0;
+    size_t i = 0;
+    for (; values >> value; ++i)
+      if (i >= tree.nodes.size() || tree.nodes[i].value != value) break;
+    if (i != tree.nodes.size() || !values.eof())
+      throw bad("line " + std::to_string(row) +
+                ": the values column does not match the expression's sub-trees");
+    splits[name - std::begin(kSplitNames)]->push_back(std::move(tree));
+  }
+  const int64_t want[3] = {params.train, params.val, params.test};
+  for (int s = 0; s < 3; ++s)
+    if (static_cast<int64_t>(splits[s]->size()) != want[s])
+      throw bad(std::string(kSplitNames[s]) + " has " + std::to_string(splits[s]->size()) +
+                " trees, not " + std::to_string(want[s]));
+  return d;
+}
+
+ListOpsDataset load_or_generate_listops_dataset(const ListOpsParams& params,
+                                                const std::string& data_dir) {
+  if (data_dir.empty()) return generate_listops_dataset(params);
+  const auto path = listops_dataset_path(data_dir, params);
+  if (std::filesystem::exists(path)) return read_listops_dataset(path, params);
+  auto d = generate_listops_dataset(params);
+  write_listops_dataset(d, path);
+  return d;
+}
+
+ListOpsTask::ListOpsTask(const TaskOptions& options) : data_dir_(options.data_dir) {
   if (options.query_token) throw UserError("listops_subtrees: task.query_token does not apply");
   auto& p = params_;
   p.max_depth = options.listops_max_depth;
@@ -234,7 +364,8 @@ ListOpsTask::ListOpsTask(const TaskOptions& options) {
 }
 
 const ListOpsDataset& ListOpsTask::dataset() const {
-  if (!data_) data_ = std::make_shared<ListOpsDataset>(generate_listops_dataset(params_));
+  if (!data_)
+    data_ = std::make_shared<ListOpsDataset>(load_or_generate_listops_dataset(params_, data_dir_));
   return *data_;
 }
 

@@ -65,6 +65,20 @@ struct ListOpsDataset {
 };
 ListOpsDataset generate_listops_dataset(const ListOpsParams& params);
 
+// The dataset file (issue: "written once to a dataset file (train/val/test) with a seed"):
+// <data_dir>/listops_subtrees_depth<d>_args<a>_len<min>-<max>_n<train>-<val>-<test>_seed<s>.tsv.
+// Text, one tree per line: "split<TAB>expression<TAB>values", the values being the sub-tree
+// results in closing-bracket order, after a "# seqlab listops_subtrees key=value ..." line with
+// the parameters and generation statistics and a column header. Written atomically (temporary
+// file, rename); read checks the parameters and that every value is what its sub-tree evaluates
+// to, and throws seqlab::UserError naming the file and the problem otherwise.
+std::string listops_dataset_path(const std::string& data_dir, const ListOpsParams& params);
+void write_listops_dataset(const ListOpsDataset& data, const std::string& path);
+ListOpsDataset read_listops_dataset(const std::string& path, const ListOpsParams& params);
+// Read from the file when it exists, else generated and written (data_dir empty: generate only).
+ListOpsDataset load_or_generate_listops_dataset(const ListOpsParams& params,
+                                                const std::string& data_dir);
+
 // (inputs (B, l_max) int64, targets (B, l_max) int64) of trees [first, first + count) of a split.
 Batch listops_batch(const std::vector<ListOpsTree>& trees, int64_t first, int64_t count,
                     int64_t l_max);
@@ -85,12 +99,14 @@ class ListOpsTask : public Task {
   explicit ListOpsTask(const TaskOptions& options);
   const TaskInfo& info() const override { return info_; }
   Batch sample(Rng& rng, int64_t batch, int64_t length) const override;
-  // Generated on first use (so listing tasks stays instant).
+  // Read from task.data_dir or generated (and written there) on first use, so listing tasks
+  // stays instant.
   const ListOpsDataset& dataset() const;
 
  private:
   TaskInfo info_;
   ListOpsParams params_;
+  std::string data_dir_;
   mutable std::shared_ptr<ListOpsDataset> data_;
 };
 

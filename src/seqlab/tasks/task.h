@@ -48,6 +48,7 @@ struct TaskOptions {
   int64_t shifts = 8;        // shift: number of shifts H (§2.1)
   int64_t selected = 32;     // masked_select(_fixed): selected values M
   int64_t mips_dim = 4;      // mips: vector dimension D
+  bool positional_features = true;  // DLR atomic tasks: cos/sin(2πl/L_in) as the last 2 features
   // listops_subtrees (§2.2; defaults: protocols `cpu/dlr-listops`)
   int64_t listops_max_depth = 8, listops_max_args = 9;
   int64_t listops_min_length = 256, listops_max_length = 512, listops_l_max = 512;

@@ -26,6 +26,7 @@ std::unique_ptr<tasks::Task> make_run_task(const config::RunConfig& cfg) {
   opts.query_token = cfg.task.query_token;
   opts.n = cfg.task.n;
   opts.shifts = cfg.task.shifts;
+  opts.positional_features = cfg.task.positional_features;
   opts.selected = cfg.task.selected;
   opts.mips_dim = cfg.task.mips_dim;
   opts.listops_max_depth = cfg.task.max_depth;

@@ -43,12 +43,25 @@ std::unique_ptr<Options> group_options(const config::TrainConfig& t, double lr, 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::TrainConfig& t,
                                                         torch::nn::Module& model) {
   // Spec §5.6: ordinary weights get train.weight_decay; norm and dynamics parameters none, and
-  // dynamics parameters train at train.dynamics_lr (0 = train.lr). Empty groups are left out.
-  std::vector<torch::Tensor> weights, norms, dynamics;
+  // dynamics parameters train at train.dynamics_lr (0 = train.lr), and those named Lambda* (the
+  // eigenvalues of DLR, DSS, S4D: the reference's lr.Lambda, protocols.md §4.1) at
+  // train.lambda_lr when it is set, or not at all with train.freeze_lambda (their requires_grad
+  // is switched off). Empty groups are left out.
+  std::vector<torch::Tensor> weights, norms, dynamics, lambdas;
   for (const auto& p : model::parameter_roles(model)) {
     if (p.role == model::ParamRole::kWeight) weights.push_back(p.tensor);
     if (p.role == model::ParamRole::kNorm) norms.push_back(p.tensor);
-    if (p.role == model::ParamRole::kDynamics) dynamics.push_back(p.tensor);
+    if (p.role != model::ParamRole::kDynamics) continue;
+    const auto leaf = p.name.substr(p.name.rfind('.') + 1);
+    const bool lambda = leaf.rfind("Lambda", 0) == 0;
+    if (lambda && t.freeze_lambda) {
+      p.tensor.set_requires_grad(false);
+      continue;
+    }
+    if (lambda && t.lambda_lr > 0)
+      lambdas.push_back(p.tensor);
+    else
+      dynamics.push_back(p.tensor);
   }
   const double dyn_lr = t.dynamics_lr > 0 ? t.dynamics_lr : t.lr;
   const bool adamw = t.optimizer == "adamw";
@@ -63,6 +76,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::TrainConfi
   add(std::move(weights), t.lr, t.weight_decay);
   add(std::move(norms), t.lr, 0.0);
   add(std::move(dynamics), dyn_lr, 0.0);
+  add(std::move(lambdas), t.lambda_lr, 0.0);
   if (adamw)
     return std::make_unique<torch::optim::AdamW>(
         groups, *group_options<torch::optim::AdamWOptions>(t, t.lr, t.weight_decay));
