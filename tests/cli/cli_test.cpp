@@ -303,6 +303,32 @@ eval: {samples_per_length: 8}
   EXPECT_NE(r.out.find("dlr_atomic_cpu"), std::string::npos) << r.out;
 }
 
+// ListOpsSubTrees end to end: the dataset file is written under task.data_dir, and eval.json has
+// the node accuracy tables beside the training figures every eval.json carries.
+TEST_F(Cli, ListOpsTinyTrainingWritesTheDatasetFileAndTables) {
+  const auto cfg = write("lo.yaml", R"(task: {name: listops_subtrees, max_depth: 5,
+  min_tree_length: 20, max_tree_length: 60, l_max: 64, train_trees: 30, val_trees: 2,
+  test_trees: 4}
+model: {name: dlr, d_model: 8, layers: 1, state_size: 8}
+train: {steps: 2, batch_size: 2, min_length: 64, max_length: 64, log_every: 1,
+  checkpoint_every: 2}
+)");
+  const auto out = (dir_ / "lorun").string();
+  auto r = run("train " + cfg + " --set task.data_dir=" + (dir_ / "lodata").string() +
+               " --threads 1 --quiet --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(
+      fs::exists(dir_ / "lodata" / "listops_subtrees_depth5_args9_len20-60_n30-2-4_seed0.tsv"));
+  const auto ev = nlohmann::json::parse(std::ifstream(out + "/eval.json"));
+  EXPECT_EQ(ev["metric"], "node_accuracy");
+  EXPECT_EQ(ev["test_trees"], 4);
+  EXPECT_EQ(ev["error_by_op"].size(), 4u);
+  EXPECT_FALSE(ev["by_height"].empty());
+  EXPECT_EQ(ev["steps"], 2);
+  EXPECT_GT(ev["train_seconds"].get<double>(), 0.0);
+  EXPECT_GT(ev["parameters"].get<int64_t>(), 0);
+}
+
 // PathfinderSegmentation end to end: `sample --png` draws an example with its labels, and a tiny
 // bidirectional DLR trains on a cached dataset and reports macro-F1 and balanced accuracy.
 TEST_F(Cli, PathfinderSampleAndTinyTraining) {
@@ -329,6 +355,8 @@ train: {steps: 2, batch_size: 2, min_length: 16384, max_length: 16384, log_every
   EXPECT_GE(ev["macro_f1"].get<double>(), 0.0);
   EXPECT_LE(ev["balanced_accuracy"].get<double>(), 1.0);
   EXPECT_EQ(ev["test_images"], 1);
+  EXPECT_EQ(ev["steps"], 2);
+  EXPECT_GT(ev["train_seconds"].get<double>(), 0.0);
   EXPECT_TRUE(fs::exists(dir_ / "data" / "pathfinder_seg_128_n10_seed0.bin"));
   expect_clean_error("train " + cfg + " --set train.max_length=100 --set train.min_length=100 " +
                          "--set task.data_dir=" + (dir_ / "data").string() + " --out " +

@@ -20,6 +20,22 @@ namespace fs = std::filesystem;
 namespace seqlab::eval {
 namespace {
 
+// The training figures every eval.json carries, from the run's train_summary.json when it exists:
+// checkpoint_step, steps, train_seconds, tokens_per_s, parameters. Returns the summary ({} when
+// absent) for the callers that report more of it.
+nlohmann::json add_training_figures(nlohmann::json& js, const std::string& run_dir,
+                                    int64_t checkpoint_step) {
+  nlohmann::json summary = nlohmann::json::object();
+  const auto summary_path = (fs::path(run_dir) / "train_summary.json").string();
+  if (fs::exists(summary_path)) summary = read_json_file(summary_path);
+  js["checkpoint_step"] = checkpoint_step;
+  js["steps"] = summary.value("steps", checkpoint_step);
+  js["train_seconds"] = summary.value("train_seconds", 0.0);
+  js["tokens_per_s"] = summary.value("tokens_per_s", 0.0);
+  js["parameters"] = summary.value("parameters", int64_t{0});
+  return summary;
+}
+
 RunEvaluation evaluate_regression(train::LoadedRun& run, const std::string& run_dir) {
   const auto& cfg = run.config;
   const int64_t length = cfg.train.max_length, batch = cfg.train.batch_size;
@@ -49,9 +65,6 @@ RunEvaluation evaluate_regression(train::LoadedRun& run, const std::string& run_
   ev.headline = line;
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  nlohmann::json train_summary = nlohmann::json::object();
-  const auto summary_path = (fs::path(run_dir) / "train_summary.json").string();
-  if (fs::exists(summary_path)) train_summary = read_json_file(summary_path);
   auto& js = ev.eval_json;
   js["task"] = cfg.task.name;
   js["model"] = cfg.model.name;
@@ -63,11 +76,7 @@ RunEvaluation evaluate_regression(train::LoadedRun& run, const std::string& run_
   js["samples"] = samples;
   js["batches"] = batches;
   js["eval_seed"] = cfg.eval.seed;
-  js["checkpoint_step"] = run.step;
-  js["steps"] = train_summary.value("steps", run.step);
-  js["train_seconds"] = train_summary.value("train_seconds", 0.0);
-  js["tokens_per_s"] = train_summary.value("tokens_per_s", 0.0);
-  js["parameters"] = train_summary.value("parameters", int64_t{0});
+  add_training_figures(js, run_dir, run.step);
   js["eval_seconds"] = seconds;
   write_file_atomic((fs::path(run_dir) / "eval.json").string(), js.dump(2) + "\n");
   return ev;
@@ -116,7 +125,7 @@ RunEvaluation evaluate_listops(train::LoadedRun& run, const std::string& run_dir
          {"frequency", double(scores.height_nodes[h]) / double(scores.nodes)},
          {"error", 1.0 - double(scores.height_correct[h]) / double(scores.height_nodes[h])}});
   }
-  js["checkpoint_step"] = run.step;
+  add_training_figures(js, run_dir, run.step);
   js["eval_seconds"] = seconds;
   write_file_atomic((fs::path(run_dir) / "eval.json").string(), js.dump(2) + "\n");
   char line[200];
@@ -173,13 +182,8 @@ RunEvaluation evaluate_pathfinder(train::LoadedRun& run, const std::string& run_
     js["confusion"].push_back(std::vector<int64_t>(row, row + tasks::SegmentationScores::kClasses));
   js["test_images"] = static_cast<int64_t>(test.size());
   js["batches"] = batches;
-  js["checkpoint_step"] = run.step;
+  add_training_figures(js, run_dir, run.step);
   js["eval_seconds"] = seconds;
-  const auto summary_path = (fs::path(run_dir) / "train_summary.json").string();
-  if (fs::exists(summary_path)) {
-    const auto summary = read_json_file(summary_path);
-    if (summary.contains("train_seconds")) js["train_seconds"] = summary["train_seconds"];
-  }
   write_file_atomic((fs::path(run_dir) / "eval.json").string(), js.dump(2) + "\n");
   char line[200];
   std::snprintf(line, sizeof line,
@@ -217,10 +221,6 @@ RunEvaluation evaluate_run(const std::string& run_dir,
   });
   progress.finish();
 
-  nlohmann::json train_summary = nlohmann::json::object();
-  const auto summary_path = (fs::path(run_dir) / "train_summary.json").string();
-  if (fs::exists(summary_path)) train_summary = read_json_file(summary_path);
-
   auto& js = out.eval_json;
   js["task"] = run.config.task.name;
   js["model"] = run.config.model.name;
@@ -242,12 +242,8 @@ RunEvaluation evaluate_run(const std::string& run_dir,
   js["train_max_length"] = run.config.train.max_length;
   js["samples_per_length"] = ec.samples_per_length;
   js["eval_seed"] = ec.seed;
-  js["checkpoint_step"] = run.step;
-  js["steps"] = train_summary.value("steps", run.step);
+  const auto train_summary = add_training_figures(js, run_dir, run.step);
   js["early_stopped"] = train_summary.value("early_stopped", false);
-  js["train_seconds"] = train_summary.value("train_seconds", 0.0);
-  js["tokens_per_s"] = train_summary.value("tokens_per_s", 0.0);
-  js["parameters"] = train_summary.value("parameters", int64_t{0});
   js["eval_seconds"] = out.result.seconds;
   js["wall_seconds"] = train_summary.value("train_seconds", 0.0) + out.result.seconds;
   write_file_atomic((fs::path(run_dir) / "eval.json").string(), js.dump(2) + "\n");

@@ -44,7 +44,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::TrainConfi
                                                         torch::nn::Module& model) {
   // Spec §5.6: ordinary weights get train.weight_decay; norm and dynamics parameters none, and
   // dynamics parameters train at train.dynamics_lr (0 = train.lr), and those named Lambda* (the
-  // eigenvalues of DLR, DSS, S4D: the reference's lr.Lambda, protocols.md §4.1) at
+  // eigenvalues of DLR, DSS, S4D: the reference's lr.Lambda, protocols.md §4.2) at
   // train.lambda_lr when it is set, or not at all with train.freeze_lambda (their requires_grad
   // is switched off). Empty groups are left out.
   std::vector<torch::Tensor> weights, norms, dynamics, lambdas;
