@@ -1,5 +1,6 @@
-// Equivalence contract for causal softmax attention, NoPE, RoPE and ALiBi (spec/mixers.md
-// §2.2.1-§2.2.3, §6.2-§6.5): forward (F) vs reference (R) vs coefficients (E) applied to V,
+// Equivalence contract for softmax attention, NoPE, RoPE and ALiBi (spec/mixers.md
+// §2.2.1-§2.2.3, §6.2-§6.5), causal, local and non-causal: forward (F) vs reference (R) vs
+// coefficients (E) applied to V,
 // forward and backward, fp32 and fp64, with and without the learnable temperature; softmax rows;
 // exact causality; the RoPE A-power form and the ALiBi Jordan-augmented system (§6.5 items 3, 4),
 // both written here and through coefficients_from_transition; ALiBi slopes; the KV-cache step;
@@ -391,47 +392,52 @@ TEST(SoftmaxAttention, TransitionsAreTheConstantPositionSystemWithItsDiagnostics
 
 TEST(LocalAttention, BandOfChunksEveryPathAndPosition) {
   // Query i sees keys j <= i with j >= (floor(i/w) - 1) w (protocols §4.2 LocalAttention). The
-  // banded fast path (T > 2w) must equal the explicit coefficients and the KV-cache reference,
-  // for T a multiple of w and not, with every position encoding; fp64, 1e-12.
+  // banded fast paths (T > 2w; the fused kernel and the chunked form) must equal the explicit
+  // coefficients and the KV-cache reference, for T a multiple of w and not, with every position
+  // encoding; fp64, 1e-12.
   for (const std::string position : {"none", "rope", "alibi"}) {
     for (int64_t w : {1, 3, 4}) {
-      for (int64_t T : {13, 16}) {
-        torch::manual_seed(100 + w + T);
-        auto opts = SoftmaxAttentionOptions(8, 2).position(position).window(w).learnable_tau(true);
-        SoftmaxAttention attn(opts);
-        attn->to(torch::kFloat64);
-        auto x = torch::randn({2, T, 8}, torch::kFloat64);
-        const std::string what = position + " w=" + std::to_string(w) + " T=" + std::to_string(T);
-        auto alpha = attn->coefficients(x);  // (B, H, T, T)
-        for (int64_t i = 0; i < T; ++i) {
-          const int64_t first = std::max<int64_t>(0, (i / w - 1) * w);
-          EXPECT_EQ(attn->first_visible_key(i), first);
-          auto row = alpha.select(2, i);
-          if (first > 0) {
-            EXPECT_EQ(row.narrow(-1, 0, first).abs().max().item<double>(), 0.0) << what;
+      for (int64_t T : {13, 16})
+        for (bool fused : {true, false}) {
+          torch::manual_seed(100 + w + T);
+          auto opts =
+              SoftmaxAttentionOptions(8, 2).position(position).window(w).learnable_tau(true).fused(
+                  fused);
+          SoftmaxAttention attn(opts);
+          attn->to(torch::kFloat64);
+          auto x = torch::randn({2, T, 8}, torch::kFloat64);
+          const std::string what = position + " w=" + std::to_string(w) +
+                                   " T=" + std::to_string(T) + (fused ? " fused" : " chunked");
+          auto alpha = attn->coefficients(x);  // (B, H, T, T)
+          for (int64_t i = 0; i < T; ++i) {
+            const int64_t first = std::max<int64_t>(0, (i / w - 1) * w);
+            EXPECT_EQ(attn->first_visible_key(i), first);
+            auto row = alpha.select(2, i);
+            if (first > 0) {
+              EXPECT_EQ(row.narrow(-1, 0, first).abs().max().item<double>(), 0.0) << what;
+            }
+            EXPECT_GT(row.narrow(-1, first, i + 1 - first).min().item<double>(), 0.0) << what;
+            if (i + 1 < T) {
+              EXPECT_EQ(row.narrow(-1, i + 1, T - i - 1).abs().max().item<double>(), 0.0);
+            }
           }
-          EXPECT_GT(row.narrow(-1, first, i + 1 - first).min().item<double>(), 0.0) << what;
-          if (i + 1 < T) {
-            EXPECT_EQ(row.narrow(-1, i + 1, T - i - 1).abs().max().item<double>(), 0.0);
+          auto y = attn->from_core(x, torch::matmul(alpha, attn->values(x)));
+          EXPECT_TRUE(close(attn->forward(x), y, 1e-12, 1e-13, "banded forward " + what));
+          EXPECT_TRUE(close(attn->reference(x), y, 1e-12, 1e-13, "reference " + what));
+          if (position != "none") {
+            EXPECT_TRUE(close(attn->coefficients_from_transition(x), alpha, 1e-12, 1e-13,
+                              "from transition " + what));
+          }
+          // The KV cache keeps only the visible keys: at most 2w, and exactly what state_size says.
+          torch::NoGradGuard no_grad;
+          auto state = attn->initial_state(2, x.options());
+          for (int64_t t = 0; t < T; ++t) {
+            auto yt = attn->step(state, x.select(1, t));
+            EXPECT_TRUE(close(yt, y.select(1, t), 1e-12, 1e-13, "step " + what));
+            EXPECT_LE(state[0].size(2), 2 * w);
+            EXPECT_EQ(2 * 8 * state[0].size(2), attn->state_size(t + 1)) << what;
           }
         }
-        auto y = attn->from_core(x, torch::matmul(alpha, attn->values(x)));
-        EXPECT_TRUE(close(attn->forward(x), y, 1e-12, 1e-13, "banded forward " + what));
-        EXPECT_TRUE(close(attn->reference(x), y, 1e-12, 1e-13, "reference " + what));
-        if (position != "none") {
-          EXPECT_TRUE(close(attn->coefficients_from_transition(x), alpha, 1e-12, 1e-13,
-                            "from transition " + what));
-        }
-        // The KV cache keeps only the visible keys: at most 2w, and exactly what state_size says.
-        torch::NoGradGuard no_grad;
-        auto state = attn->initial_state(2, x.options());
-        for (int64_t t = 0; t < T; ++t) {
-          auto yt = attn->step(state, x.select(1, t));
-          EXPECT_TRUE(close(yt, y.select(1, t), 1e-12, 1e-13, "step " + what));
-          EXPECT_LE(state[0].size(2), 2 * w);
-          EXPECT_EQ(2 * 8 * state[0].size(2), attn->state_size(t + 1)) << what;
-        }
-      }
     }
   }
 }
@@ -450,6 +456,160 @@ TEST(LocalAttention, WindowCoveringTheSequenceIsFullAttentionAndNegativeIsAnErro
   EXPECT_TRUE(close(make(12)->forward(x), full, 1e-12, 1e-13, "w = T"));
   EXPECT_FALSE(close(make(3)->forward(x), full, 1e-6, 1e-6, "w = 3"));
   EXPECT_THROW(make(-1), UserError);
+}
+
+// Non-causal attention (model.bidirectional; mixers.md §1.2 "Bidirectional (non-causal) use",
+// protocols §4.2 "Non-causal: windows c-1, c, c+1"). alpha written here from the definition for
+// NoPE and ALiBi (-m_h |i - j|): tau q_i.k_j over the visible band, softmax over the row.
+torch::Tensor noncausal_alpha_by_hand(SoftmaxAttention& attn, const torch::Tensor& x, int64_t w) {
+  const int64_t H = attn->heads(), T = x.size(1);
+  auto q = heads_of(attn->q_proj(x), H);
+  auto k = heads_of(attn->k_proj(x), H);
+  auto raw = attn->tau() * torch::matmul(q, k.transpose(-2, -1));  // (B, H, T, T)
+  const auto slopes = SoftmaxAttentionImpl::alibi_slopes(H);
+  for (int64_t i = 0; i < T; ++i)
+    for (int64_t j = 0; j < T; ++j) {
+      auto entry = raw.select(2, i).select(2, j);  // (B, H)
+      const bool visible = w == 0 || (j >= (i / w - 1) * w && j < (i / w + 2) * w);
+      if (!visible) {
+        entry.fill_(-INFINITY);
+      } else if (attn->position() == "alibi") {
+        for (int64_t h = 0; h < H; ++h)
+          entry.select(1, h).sub_(slopes[h] * std::abs(static_cast<double>(i - j)));
+      }
+    }
+  return torch::softmax(raw, -1);
+}
+
+TEST(NonCausalAttention, EveryPathAgreesForwardAndBackwardFullAndLocal) {
+  // forward (batched matmul, or once T > 3w the fused banded kernel or the chunks of 3w keys) ==
+  // reference (explicit rotations, every key cached before the first query) == coefficients @ V
+  // == the forward plus reversed A-power system (A_rev = A^T for RoPE), outputs and every
+  // gradient; fp64 at the §6.2 tolerances and fp32; T a multiple of w and not, windows 1, 3, 4
+  // and full.
+  for (auto dtype : {torch::kFloat64, torch::kFloat32})
+    for (const std::string position : {"none", "rope", "alibi"})
+      for (int64_t w : {0, 1, 3, 4})
+        for (int64_t T : {1, 7, 13, 16})
+          for (bool fused : {true, false}) {
+            if (w == 0 && !fused) continue;  // full attention has one forward path
+            torch::manual_seed(200 + 7 * w + T);
+            auto opts = SoftmaxAttentionOptions(8, 2)
+                            .position(position)
+                            .window(w)
+                            .learnable_tau(true)
+                            .causal(false)
+                            .fused(fused);
+            SoftmaxAttention attn(opts);
+            attn->to(dtype);
+            {
+              torch::NoGradGuard no_grad;
+              attn->tau_param.fill_(0.8);
+            }
+            const std::string what = std::string(dtype == torch::kFloat64 ? "fp64 " : "fp32 ") +
+                                     position + " w=" + std::to_string(w) +
+                                     " T=" + std::to_string(T) + (fused ? " fused" : " chunked");
+            auto t_opts = torch::TensorOptions().dtype(dtype);
+            auto x0 = torch::randn({2, T, 8}, t_opts);
+            auto w1 = torch::randn({2, T, 8}, t_opts), w2 = torch::randn({2, T, 8}, t_opts);
+            auto run = [&](int path) {
+              auto x = x0.clone().requires_grad_(true);
+              torch::Tensor y =
+                  path == 0   ? attn->forward(x)
+                  : path == 1 ? attn->reference(x)
+                  : path == 2
+                      ? explicit_output(attn, x)
+                      : attn->from_core(x, torch::matmul(attn->coefficients_from_transition(x),
+                                                         attn->values(x)));
+              auto grads =
+                  torch::autograd::grad({contract_loss(y, w1, w2)}, inputs_and_params(attn, x));
+              return std::make_pair(y.detach(), grads);
+            };
+            auto [ye, ge] = run(2);
+            for (int path : {0, 1, 3}) {
+              auto [y, g] = run(path);
+              const Tol tf = path == 0 ? f_vs_e(dtype) : r_vs_e(dtype), tb = bwd(dtype);
+              const std::string p = path == 0 ? "F" : path == 1 ? "R" : "A-power";
+              EXPECT_TRUE(close(y, ye, tf.rtol, tf.atol, p + " vs E forward, " + what));
+              for (size_t i = 0; i < g.size(); ++i)
+                EXPECT_TRUE(close(g[i], ge[i], tb.rtol, tb.atol,
+                                  p + " vs E grad " + std::to_string(i) + ", " + what));
+            }
+            if (dtype != torch::kFloat64 || position == "rope") continue;
+            torch::NoGradGuard no_grad;
+            EXPECT_TRUE(close(attn->coefficients(x0), noncausal_alpha_by_hand(attn, x0, w), 1e-12,
+                              1e-13, "alpha by hand, " + what));
+          }
+}
+
+TEST(NonCausalAttention, BandIsChunksAroundTheQueryAndTheFutureMatters) {
+  torch::NoGradGuard no_grad;
+  for (int64_t w : {0, 2, 3}) {
+    torch::manual_seed(41 + w);
+    SoftmaxAttention attn(
+        SoftmaxAttentionOptions(8, 2).position("rope").window(w).learnable_tau(true).causal(false));
+    attn->to(torch::kFloat64);
+    const int64_t T = 11;
+    auto x = torch::randn({2, T, 8}, torch::kFloat64);
+    auto alpha = attn->coefficients(x);
+    ASSERT_EQ(alpha.sizes(), (std::vector<int64_t>{2, 2, T, T}));
+    EXPECT_LE((alpha.sum(-1) - 1).abs().max().item<double>(), 1e-12);
+    for (int64_t i = 0; i < T; ++i) {
+      const int64_t first = w == 0 ? 0 : std::max<int64_t>(0, (i / w - 1) * w);
+      const int64_t end = w == 0 ? T : std::min<int64_t>(T, (i / w + 2) * w);
+      EXPECT_EQ(attn->first_visible_key(i), first);
+      EXPECT_EQ(attn->end_visible_key(i, T), end);
+      auto row = alpha.select(2, i);
+      EXPECT_GT(row.narrow(-1, first, end - first).min().item<double>(), 0.0);
+      auto outside = torch::ones({T}, torch::kBool);
+      outside.narrow(0, first, end - first).fill_(false);
+      EXPECT_EQ(row.index({"...", outside}).abs().sum().item<double>(), 0.0)
+          << "keys outside [" << first << ", " << end << ") of query " << i << ", w=" << w;
+    }
+    // A change at position t reaches exactly the queries whose band contains t (earlier ones too).
+    const int64_t t = 5;
+    auto x2 = x.clone();
+    x2.select(1, t).add_(1.0);
+    auto change = (attn->forward(x2) - attn->forward(x)).abs().amax({0, 2});  // (T)
+    for (int64_t i = 0; i < T; ++i) {
+      const bool sees = t >= attn->first_visible_key(i) && t < attn->end_visible_key(i, T);
+      if (sees)
+        EXPECT_GT(change[i].item<double>(), 1e-6) << "query " << i << " w=" << w;
+      else
+        EXPECT_EQ(change[i].item<double>(), 0.0) << "query " << i << " w=" << w;
+    }
+    // No step form: a query needs keys that have not arrived.
+    EXPECT_THROW(attn->initial_state(2, x.options()), UserError);
+    std::vector<torch::Tensor> state;
+    EXPECT_THROW(attn->step(state, x.select(1, 0)), UserError);
+  }
+}
+
+TEST(NonCausalAttention, WindowOfTheWholeSequenceIsFullAttentionAndGradcheck) {
+  // T <= 2w: chunks c-1..c+1 cover every key, so local = full non-causal attention. Central
+  // differences (§6.4) through the banded path (T = 9 > 3w = 6) with every parameter.
+  auto make = [](int64_t w) {
+    torch::manual_seed(6);
+    SoftmaxAttention a(
+        SoftmaxAttentionOptions(8, 2).position("alibi").window(w).learnable_tau(true).causal(
+            false));
+    a->to(torch::kFloat64);
+    return a;
+  };
+  auto x = torch::randn({1, 8, 8}, torch::kFloat64);
+  EXPECT_TRUE(close(make(4)->forward(x), make(0)->forward(x), 1e-12, 1e-13, "w = T/2"));
+  EXPECT_FALSE(close(make(2)->forward(x), make(0)->forward(x), 1e-6, 1e-6, "w = 2"));
+  auto attn = make(2);
+  auto xg = torch::randn({2, 9, 8}, torch::kFloat64).requires_grad_(true);
+  auto w1 = torch::randn({2, 9, 8}, torch::kFloat64), w2 = torch::randn({2, 9, 8}, torch::kFloat64);
+  std::vector<torch::Tensor> params{xg};
+  std::vector<std::string> names{"x"};
+  for (auto& kv : attn->named_parameters()) {
+    params.push_back(kv.value());
+    names.push_back(kv.key());
+  }
+  EXPECT_TRUE(seqlab::testing::gradcheck([&] { return contract_loss(attn->forward(xg), w1, w2); },
+                                         params, names));
 }
 
 TEST(SoftmaxAttention, StepOverTheSequenceReproducesForward) {

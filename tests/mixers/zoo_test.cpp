@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../common/testing.h"
+#include "seqlab/mixers/softmax_attention.h"
 #include "seqlab/util/error.h"
 
 namespace seqlab::mixers {
@@ -215,6 +216,33 @@ TEST(Zoo, BadHeadCountIsAUserError) {
   o.heads = 3;
   EXPECT_THROW(make_mixer("gla", o), UserError);
   EXPECT_THROW(make_mixer("linear_attention", o), UserError);
+}
+
+TEST(Zoo, BidirectionalMakesAttentionNonCausalAndIsRefusedByCausalScans) {
+  // model.bidirectional: attention mixers drop the causal mask (mixers.md §1.2, local attention
+  // sees chunks c-1, c, c+1); the causal scans refuse it, naming the mixers that accept it.
+  auto o = small_options(core::ScanPath::kFused);
+  o.bidirectional = true;
+  for (const char* name :
+       {"softmax_attention", "softmax_nope", "softmax_alibi", "local_attention"}) {
+    auto m = make_mixer(name, o);
+    auto attn = std::dynamic_pointer_cast<SoftmaxAttentionImpl>(m);
+    ASSERT_TRUE(attn) << name;
+    EXPECT_FALSE(attn->causal()) << name;
+    EXPECT_EQ(attn->end_visible_key(0, 10), std::string(name) == "local_attention" ? 6 : 10);
+  }
+  EXPECT_TRUE(std::dynamic_pointer_cast<SoftmaxAttentionImpl>(
+                  make_mixer("softmax_attention", small_options(core::ScanPath::kFused)))
+                  ->causal());
+  try {
+    make_mixer("gla", o);
+    FAIL() << "no error";
+  } catch (const UserError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("gla"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("local_attention"), std::string::npos) << msg;
+  }
+  EXPECT_THROW(make_mixer("lru", o), UserError);
 }
 
 }  // namespace zoo_test

@@ -305,9 +305,11 @@ const std::vector<Field>& schema() {
     // LTI mixers (mixers.md §2.2.7-2.2.9, §5.5 DLR rows).
     const std::vector<std::string> conv_lti = {"dlr", "s4d", "dss"};
     v.push_back(bool_field("model", "bidirectional", SEQLAB_FIELD_ACCESS(model.bidirectional),
-                           "non-causal kernel: a second kernel over the reversed sequence "
-                           "(§2.2.8 step 4)",
-                           conv_lti));
+                           "non-causal mixer: LTI, a second kernel over the reversed sequence "
+                           "(§2.2.8 step 4); attention, no causal mask (local: chunks c-1, c, "
+                           "c+1) (§1.2)",
+                           {"dlr", "s4d", "dss", "softmax_attention", "softmax_nope",
+                            "softmax_alibi", "local_attention"}));
     v.push_back(
         int_field("model", "max_kernel_length", SEQLAB_FIELD_ACCESS(model.max_kernel_length), 0,
                   kInf, "kernel truncated to this many lags (0 = the sequence length)", conv_lti));

@@ -64,7 +64,7 @@ struct ModelConfig {
   std::string variant = "dsf";        // normalized_attention: dsf | companion
   // LTI mixers (dlr, s4d, dss, lru; mixers.md §2.2.7-2.2.9). 0 / "" = the family's default.
   bool encoder_bias = true;             // float-feature tasks: bias of the input Linear
-  bool bidirectional = false;           // dlr, s4d, dss: non-causal kernel (§2.2.8 step 4)
+  bool bidirectional = false;           // dlr, s4d, dss, attention: non-causal (§2.2.8, §1.2)
   int64_t max_kernel_length = 0;        // dlr, s4d, dss: kernel truncated to this many lags; 0 = T
   int64_t lti_channels = 1;             // dlr: kernels per channel C
   double dt_min = 0.0, dt_max = 0.0;    // dlr, s4d, dss: log-uniform Δ init range; 0 = default

@@ -1,4 +1,5 @@
-// Causal softmax attention, NoPE / RoPE / ALiBi (spec/mixers.md §2.2.1-§2.2.3; paths §6.1).
+// Softmax attention, causal or not, NoPE / RoPE / ALiBi (spec/mixers.md §2.2.1-§2.2.3; paths
+// §6.1).
 #include "seqlab/mixers/softmax_attention.h"
 
 #include <torch/torch.h>
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "seqlab/core/local_attention.h"
 #include "seqlab/util/error.h"
 
 namespace seqlab::mixers {
@@ -18,6 +20,7 @@ SoftmaxAttentionImpl::SoftmaxAttentionImpl(const SoftmaxAttentionOptions& option
       heads_(options.heads()),
       head_dim_(0),
       window_(options.window()),
+      causal_(options.causal()),
       position_(options.position()),
       rope_(false),
       tau_(0.0) {
@@ -93,8 +96,9 @@ torch::Tensor SoftmaxAttentionImpl::scale(const torch::Tensor& scores) const {
 torch::Tensor SoftmaxAttentionImpl::alibi_bias(const torch::Tensor& q_pos,
                                                const torch::Tensor& k_pos,
                                                torch::Dtype dtype) const {
-  // -m_h (i - j), not multiplied by tau (§2.2.3), formed in float64.
+  // -m_h (i - j), not multiplied by tau (§2.2.3), formed in float64; -m_h |i - j| non-causal.
   auto dist = q_pos.to(torch::kFloat64).unsqueeze(1) - k_pos.to(torch::kFloat64).unsqueeze(0);
+  if (!causal_) dist = dist.abs();
   return (-slopes_.view({heads_, 1, 1}) * dist.unsqueeze(0)).to(dtype);
 }
 
@@ -165,8 +169,8 @@ torch::Tensor SoftmaxAttentionImpl::rotation_matrices(int64_t T, torch::Dtype dt
 
 torch::Tensor SoftmaxAttentionImpl::masked_scores(const torch::Tensor& q,
                                                   const torch::Tensor& k) const {
-  // alpha~ = tau Q K^T (+ ALiBi bias) with j > i masked to -inf (§2.2.1, §2.2.3, §3.2.8). Causal
-  // rows always contain the diagonal, so no row is fully masked.
+  // alpha~ = tau Q K^T (+ ALiBi bias) with hidden keys masked to -inf (§2.2.1, §2.2.3, §3.2.8).
+  // Every row contains its diagonal, so no row is fully masked.
   const int64_t T = q.size(2);
   auto scores = scale(torch::matmul(q, k.transpose(-2, -1)));  // (B, H, T, T)
   if (position_ == "alibi") {
@@ -178,40 +182,47 @@ torch::Tensor SoftmaxAttentionImpl::masked_scores(const torch::Tensor& q,
 
 torch::Tensor SoftmaxAttentionImpl::hidden_keys(int64_t T, const torch::Device& device) const {
   auto opts = torch::TensorOptions().dtype(torch::kBool).device(device);
-  auto hidden = torch::ones({T, T}, opts).triu(1);  // j > i
+  auto hidden = causal_ ? torch::ones({T, T}, opts).triu(1)  // j > i
+                        : torch::zeros({T, T}, opts);
   if (window_ > 0) {
-    // j < (floor(i/w) - 1) w: more than one chunk back (protocols §4.2 LocalAttention).
+    // Chunks c - 1, c (and c + 1 non-causal) of c = floor(i/w) (protocols §4.2 LocalAttention).
     auto i = torch::arange(T, torch::TensorOptions().dtype(torch::kInt64).device(device));
-    auto first = ((torch::div(i, window_, "floor") - 1) * window_).clamp_min(0);
+    auto chunk = torch::div(i, window_, "floor");
+    auto first = ((chunk - 1) * window_).clamp_min(0);
     hidden = hidden | (i.unsqueeze(0) < first.unsqueeze(1));
+    if (!causal_) hidden = hidden | (i.unsqueeze(0) >= ((chunk + 2) * window_).unsqueeze(1));
   }
   return hidden;
 }
 
 torch::Tensor SoftmaxAttentionImpl::local_attend(const torch::Tensor& q, const torch::Tensor& k,
                                                  const torch::Tensor& v) const {
-  // Query a of chunk c (i = cw + a) against the keys of chunks c-1 and c (j = (c-1)w + b,
-  // b < 2w): visible iff b <= a + w (causal) and j >= 0 (no chunk -1). Keys are zero-padded by
-  // one chunk in front and to a whole number of chunks at the end; padded queries are dropped.
+  // Query a of chunk c (i = cw + a) against the keys of chunks c-1, c (and c+1 non-causal):
+  // j = (c-1)w + b, b < span = 2w (3w). Visible iff 0 <= j < T (no chunk -1, no padding) and,
+  // causal, b <= a + w. Keys are zero-padded by one chunk in front and at the end to a whole
+  // number of chunks (plus one more non-causal); padded queries are dropped.
   const int64_t B = q.size(0), T = q.size(2), w = window_;
+  const int64_t span = causal_ ? 2 * w : 3 * w;
   const int64_t chunks = (T + w - 1) / w, padded = chunks * w;
   namespace F = torch::nn::functional;
-  auto pad_keys = [&](const torch::Tensor& t) {  // (B, H, w + padded, n)
-    return F::pad(t, F::PadFuncOptions({0, 0, w, padded - T}));
+  auto pad_keys = [&](const torch::Tensor& t) {  // (B, H, w + padded + span - 2w, n)
+    return F::pad(t, F::PadFuncOptions({0, 0, w, padded - T + span - 2 * w}));
   };
   auto qc =
       F::pad(q, F::PadFuncOptions({0, 0, 0, padded - T})).view({B, heads_, chunks, w, head_dim_});
-  auto kw = pad_keys(k).unfold(2, 2 * w, w);  // (B, H, chunks, n, 2w)
-  auto vw = pad_keys(v).unfold(2, 2 * w, w);
-  auto scores = scale(torch::matmul(qc, kw));  // (B, H, chunks, w, 2w)
+  auto kw = pad_keys(k).unfold(2, span, w);  // (B, H, chunks, n, span)
+  auto vw = pad_keys(v).unfold(2, span, w);
+  auto scores = scale(torch::matmul(qc, kw));  // (B, H, chunks, w, span)
   auto opts = torch::TensorOptions().dtype(torch::kInt64).device(q.device());
-  auto a = torch::arange(w, opts).view({w, 1}), b = torch::arange(2 * w, opts).view({1, 2 * w});
+  auto a = torch::arange(w, opts).view({w, 1}), b = torch::arange(span, opts).view({1, span});
   if (position_ == "alibi") {  // -m_h (i - j) = -m_h (a + w - b), the same in every chunk
     auto dist = (a + w - b).to(torch::kFloat64);
+    if (!causal_) dist = dist.abs();
     scores = scores + (-slopes_.view({heads_, 1, 1, 1}) * dist).to(scores.scalar_type());
   }
-  auto hidden = (b > a + w).unsqueeze(0).repeat({chunks, 1, 1});  // (chunks, w, 2w)
-  hidden.select(0, 0).narrow(1, 0, w).fill_(true);                // chunk -1 does not exist
+  auto j = torch::arange(chunks, opts).view({chunks, 1, 1}) * w - w + b.unsqueeze(0);
+  auto hidden = (j < 0) | (j >= T);                         // (chunks, 1, span)
+  if (causal_) hidden = hidden | (b > a + w).unsqueeze(0);  // (chunks, w, span)
   scores = scores.masked_fill(hidden, -std::numeric_limits<double>::infinity());
   auto y = torch::matmul(torch::softmax(scores, -1), vw.transpose(-2, -1));  // (B,H,chunks,w,n)
   return y.reshape({B, heads_, padded, head_dim_}).narrow(2, 0, T);
@@ -226,16 +237,24 @@ torch::Tensor SoftmaxAttentionImpl::forward(const torch::Tensor& x) {
     q = rotate(q);
     k = rotate(k);
   }
-  if (window_ > 0 && x.size(1) > 2 * window_)  // banded chunks: O(T w) instead of O(T^2)
+  // The band, O(T w) instead of O(T^2), once it is narrower than the sequence: the fused CPU
+  // kernel on tau q (tau's gradient flows through the product), or the chunked form.
+  if (window_ > 0 && x.size(1) > (causal_ ? 2 : 3) * window_) {
+    if (options_.fused() && x.device().is_cpu())
+      return out_proj(merge_heads(core::local_attention_fused(
+          scale(q), k, v, core::LocalAttentionBand{window_, causal_}, slopes_)));
     return out_proj(merge_heads(local_attend(q, k, v)));
+  }
   auto p = torch::softmax(masked_scores(q, k), -1);
   return out_proj(merge_heads(torch::matmul(p, v)));
 }
 
 torch::Tensor SoftmaxAttentionImpl::reference(const torch::Tensor& x) {
   // KV-cache form (§1.5): each key is rotated once, k^_j = R_j k_j (A = I for NoPE and ALiBi),
-  // stored and never evolved; query i is rotated by R_i and attends to the cache j <= i. ALiBi
-  // adds -m_h (i - j) to each score (never stored as a state, §1.5).
+  // stored and never evolved; query i is rotated by R_i and attends to the cached keys
+  // first_visible_key(i) <= j < end_visible_key(i, T) (j <= i causal; every key non-causal, the
+  // cache then filled before the first query). ALiBi adds -m_h (i - j) (-m_h |i - j|
+  // non-causal) to each score (never stored as a state, §1.5).
   check_input(x, "reference");
   const int64_t T = x.size(1);
   auto q = split_heads(q_proj(x));  // (B, H, T, n)
@@ -244,24 +263,25 @@ torch::Tensor SoftmaxAttentionImpl::reference(const torch::Tensor& x) {
   torch::Tensor R;
   if (rope_) R = rotation_matrices(T, x.scalar_type());
   std::vector<torch::Tensor> key_cache, value_cache, outputs;
+  for (int64_t j = 0; j < T; ++j) {
+    auto kj = k.select(2, j);  // (B, H, n)
+    if (rope_) kj = torch::matmul(R[j], kj.unsqueeze(-1)).squeeze(-1);
+    key_cache.push_back(kj);
+    value_cache.push_back(v.select(2, j));
+  }
   for (int64_t i = 0; i < T; ++i) {
     auto qi = q.select(2, i);  // (B, H, n)
-    auto ki = k.select(2, i);
-    if (rope_) {
-      qi = torch::matmul(R[i], qi.unsqueeze(-1)).squeeze(-1);
-      ki = torch::matmul(R[i], ki.unsqueeze(-1)).squeeze(-1);
-    }
-    key_cache.push_back(ki);
-    value_cache.push_back(v.select(2, i));
-    const int64_t first = first_visible_key(i);  // 0 without a window
-    auto K = torch::stack(std::vector<torch::Tensor>(key_cache.begin() + first, key_cache.end()),
-                          2);  // (B, H, i+1-first, n)
-    auto V =
-        torch::stack(std::vector<torch::Tensor>(value_cache.begin() + first, value_cache.end()), 2);
+    if (rope_) qi = torch::matmul(R[i], qi.unsqueeze(-1)).squeeze(-1);
+    const int64_t first = first_visible_key(i), end = end_visible_key(i, T);
+    auto K =
+        torch::stack(std::vector<torch::Tensor>(key_cache.begin() + first, key_cache.begin() + end),
+                     2);  // (B, H, end - first, n)
+    auto V = torch::stack(
+        std::vector<torch::Tensor>(value_cache.begin() + first, value_cache.begin() + end), 2);
     // alpha~_ij = tau q^_i . k^_j (- m_h (i - j)); alpha_ij = exp(alpha~_ij - max) / sum.
-    auto s = scale((K * qi.unsqueeze(2)).sum(-1));  // (B, H, i+1)
+    auto s = scale((K * qi.unsqueeze(2)).sum(-1));  // (B, H, end - first)
     if (position_ == "alibi")
-      s = s + alibi_bias(torch::full({1}, double(i)), torch::arange(first, i + 1, torch::kFloat64),
+      s = s + alibi_bias(torch::full({1}, double(i)), torch::arange(first, end, torch::kFloat64),
                          s.scalar_type())
                   .squeeze(1);
     auto e = torch::exp(s - std::get<0>(s.max(-1, /*keepdim=*/true)).detach());
@@ -272,11 +292,11 @@ torch::Tensor SoftmaxAttentionImpl::reference(const torch::Tensor& x) {
 }
 
 torch::Tensor SoftmaxAttentionImpl::coefficients(const torch::Tensor& x) {
-  // Explicit alpha (§1.2, §1.3): alpha_ij = exp(alpha~_ij) / eta_i, eta_i = sum_{l<=i}
-  // exp(alpha~_il), with alpha~_ij = tau (R_i q_i)^T (R_j k_j) (rotation form of §2.2.2; R = I
-  // for NoPE and ALiBi) - m_h (i - j) for ALiBi. The row max is subtracted (detached) before
-  // exp; it cancels in the ratio. Entries j > i are -inf before exp, so they are exactly 0 and
-  // carry no gradient (§3.4: mask the exponent first).
+  // Explicit alpha (§1.2, §1.3): alpha_ij = exp(alpha~_ij) / eta_i, eta_i = sum over the visible
+  // l (l <= i causal) of exp(alpha~_il), with alpha~_ij = tau (R_i q_i)^T (R_j k_j) (rotation form
+  // of §2.2.2; R = I for NoPE and ALiBi) - m_h (i - j) for ALiBi. The row max is subtracted
+  // (detached) before exp; it cancels in the ratio. Hidden entries (j > i causal) are -inf before
+  // exp, so they are exactly 0 and carry no gradient (§3.4: mask the exponent first).
   check_input(x, "coefficients");
   const int64_t T = x.size(1);
   auto q = split_heads(q_proj(x));  // (B, H, T, n)
@@ -302,8 +322,8 @@ torch::Tensor SoftmaxAttentionImpl::from_core(const torch::Tensor& x, const torc
 }
 
 core::Normalizer SoftmaxAttentionImpl::normalizers(const torch::Tensor& x) {
-  // eta_i = sum_{l<=i} exp(alpha~_il) through its logarithm LSE_i (§3.2.8), so that the DSF
-  // eigenvalue exp(LSE_{i-1} - LSE_i) never overflows (§4.2).
+  // eta_i = sum_{l<=i} exp(alpha~_il) (over the visible l) through its logarithm LSE_i (§3.2.8),
+  // so that the DSF eigenvalue exp(LSE_{i-1} - LSE_i) never overflows (§4.2).
   check_input(x, "normalizers");
   auto q = split_heads(q_proj(x));
   auto k = split_heads(k_proj(x));
@@ -334,6 +354,10 @@ core::LogitScale SoftmaxAttentionImpl::logit_scale(const torch::Tensor& x) {
 
 std::vector<torch::Tensor> SoftmaxAttentionImpl::initial_state(
     int64_t batch, const torch::TensorOptions& options) {
+  if (!causal_)
+    throw UserError(
+        "softmax attention: non-causal (model.bidirectional) attention has no step form; a query "
+        "attends to keys that have not arrived yet (use forward on the whole sequence)");
   return {torch::zeros({batch, heads_, 0, head_dim_}, options),
           torch::zeros({batch, heads_, 0, head_dim_}, options),
           torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64))};
@@ -342,6 +366,9 @@ std::vector<torch::Tensor> SoftmaxAttentionImpl::initial_state(
 torch::Tensor SoftmaxAttentionImpl::step(std::vector<torch::Tensor>& state,
                                          const torch::Tensor& x_t) {
   // The KV cache of §1.5, one token: k^_t = R_t k_t is appended once and never evolved.
+  if (!causal_)
+    throw UserError(
+        "softmax attention: non-causal (model.bidirectional) attention has no step form");
   TORCH_CHECK(state.size() == 3, "SoftmaxAttention::step expects the state from initial_state()");
   TORCH_CHECK(x_t.dim() == 2 && x_t.size(1) == d_model_, "SoftmaxAttention::step: expected x_t of ",
               "shape (B, ", d_model_, "), got ", x_t.sizes());
@@ -390,6 +417,14 @@ torch::Tensor SoftmaxAttentionImpl::transition_matrices() const {
   return torch::eye(n, torch::kFloat64).unsqueeze(0).repeat({heads_, 1, 1});
 }
 
+torch::Tensor SoftmaxAttentionImpl::reverse_transition_matrices() const {
+  // The reversed system of non-causal attention (mixers.md §1.2): key j > i reaches query i
+  // through A_rev^{j-i}. RoPE: Phi(i, j) = R_{j-i} = R_1^{j-i} = (A^T)^{j-i} with A^T = A^{-1};
+  // ALiBi: the Jordan block A counts the distance j - i = |i - j| itself; NoPE: I.
+  auto A = transition_matrices();
+  return rope_ ? A.transpose(1, 2).contiguous() : A;
+}
+
 core::Transition SoftmaxAttentionImpl::transitions(const torch::Tensor& x) {
   check_input(x, "transitions");
   core::Transition tr;
@@ -404,7 +439,8 @@ core::Transition SoftmaxAttentionImpl::transitions(const torch::Tensor& x) {
 
 torch::Tensor SoftmaxAttentionImpl::coefficients_from_transition(const torch::Tensor& x) {
   // alpha~_ij = b q~_i^T A^{i-j} k~_j (§1.2), b = tau, on the un-rotated q, k; diagonal l = i - j
-  // of the (T, T) logits uses the power A^l.
+  // of the (T, T) logits uses the power A^l. Non-causal, the reversed system adds the diagonals
+  // above: alpha~_ij = b q~_i^T A_rev^{j-i} k~_j for j > i.
   check_input(x, "coefficients_from_transition");
   const int64_t B = x.size(0), T = x.size(1);
   auto q = split_heads(q_proj(x));  // (B, H, T, n)
@@ -426,6 +462,17 @@ torch::Tensor SoftmaxAttentionImpl::coefficients_from_transition(const torch::Te
     auto s = (q.narrow(2, l, T - l) * moved).sum(-1);  // (B, H, T - l)
     raw = raw + torch::diag_embed(s, -l, -2, -1);
     power = torch::matmul(A, power);
+  }
+  if (!causal_) {
+    auto A_rev = reverse_transition_matrices().to(x.scalar_type());
+    auto power_rev = A_rev;  // A_rev^l, l >= 1
+    for (int64_t l = 1; l < T; ++l) {
+      // A_rev^l k~_j for j = l..T-1, read out by q~_{j-l}.
+      auto moved = torch::einsum("hab,zhjb->zhja", {power_rev, k.narrow(2, l, T - l)});
+      auto s = (q.narrow(2, 0, T - l) * moved).sum(-1);  // (B, H, T - l)
+      raw = raw + torch::diag_embed(s, l, -2, -1);
+      power_rev = torch::matmul(A_rev, power_rev);
+    }
   }
   raw = scale(raw);
   raw = raw.masked_fill(hidden_keys(T, x.device()), -std::numeric_limits<double>::infinity());

@@ -1,7 +1,9 @@
-// Multi-head causal softmax attention, NoPE, RoPE or ALiBi (spec/mixers.md §2.2.1-§2.2.3).
+// Multi-head softmax attention, causal or not, NoPE, RoPE or ALiBi (spec/mixers.md §2.2.1-§2.2.3).
 //
 // Per head h (n = d/H):  q_i = W_q^h u_i + b_q,  k_j = W_k^h u_j + b_k,  v_j = W_v^h u_j + b_v,
-//   alpha~_ij = tau q_i^T Phi(i,j) k_j (+ ALiBi bias),  alpha_i. = softmax over j <= i,
+//   alpha~_ij = tau q_i^T Phi(i,j) k_j (+ ALiBi bias),  alpha_i. = softmax over j <= i (causal)
+//   or over all j (non-causal, model.bidirectional: mixers.md §1.2 "Bidirectional (non-causal)
+//   use", the sums over j and eta_i run over all T positions),
 //   y = W_o concat_h(sum_j alpha_ij v_j) + b_o.
 // tau = n^{-1/2}, or a learnable scalar initialized there (§2.2.1 option `learnable_tau`).
 // position:
@@ -12,9 +14,14 @@
 //   alibi  alpha~_ij = tau q_i^T k_j - m_h (i - j), the bias not scaled by tau (§2.2.3); slopes
 //          m_h fixed (alibi_slopes()). In the framework A = I_n (+) [[1, -m_h], [0, 1]] on
 //          R^{n+2} (Jordan, LTI; reported as the orthogonal / Jordan LTI class of §3.1).
+//          Non-causal: the symmetric bias -m_h |i - j|.
+// Non-causal attention in the framework (§1.2): the sum of the forward system (j <= i, A^{i-j})
+// and a system run on the reversed sequence (j > i, A_rev^{j-i}) with A_rev = A^{-1} = A^T for
+// RoPE (rotation the other way), A_rev = A for ALiBi (the same Jordan block counts |i - j|) and
+// I for NoPE. It has no step form (a query needs keys that have not arrived).
 //
 // Paths (spec/mixers.md §6.1):
-//   forward      rotate q and k elementwise (cos/sin tables), one batched matmul with a causal
+//   forward      rotate q and k elementwise (cos/sin tables), one batched matmul with the
 //                mask (and the ALiBi bias) over the (B, H, T, T) scores, softmax, matmul with V
 //                (§2.2.2, §2.2.3 "fast path").
 //   reference    the KV-cache form of §1.5: keys rotated once into the cache k^_j = R_j k_j
@@ -26,11 +33,13 @@
 //   step         the KV cache one token at a time (§6.6).
 //
 // Local attention (`window` w > 0; the DLR paper's long-sequence baseline, spec/protocols.md §4.2
-// "LocalAttention: windows of w tokens; causal: windows c-1 and c"): the sequence is cut into
-// chunks of w tokens and query i in chunk c = floor(i/w) attends to keys j <= i in chunks c-1
-// and c, i.e. j >= (c-1)w. Every path applies the same band; forward computes it chunk by chunk
-// ((B, H, T/w, w, 2w) scores: O(T w) time and memory instead of O(T^2)); the KV cache keeps at
-// most 2w keys.
+// "LocalAttention: windows of w tokens. Causal: windows c-1 and c. Non-causal: c-1, c, c+1"): the
+// sequence is cut into chunks of w tokens and query i in chunk c = floor(i/w) attends to keys
+// j <= i in chunks c-1 and c, i.e. j >= (c-1)w, or (non-causal) to every key of chunks c-1, c and
+// c+1, (c-1)w <= j < (c+2)w. Every path applies the same band. Forward, once T exceeds the band,
+// runs the fused CPU kernel of core/local_attention.h (O(T w) time, O(T n) memory, backward by
+// recomputation) or, off the CPU or with fused(false), the chunked form ((B, H, T/w, w, 2w or 3w)
+// scores: O(T w) time and memory instead of O(T^2)); the causal KV cache keeps at most 2w keys.
 #pragma once
 #include <torch/arg.h>
 #include <torch/nn/modules/linear.h>
@@ -60,8 +69,13 @@ struct SoftmaxAttentionOptions {
   // "half": pairs (m, m + n/2) (FLA default); "interleaved": pairs (2m, 2m+1) (RoFormer).
   TORCH_ARG(std::string, rope_layout) = "half";
   TORCH_ARG(double, rope_base) = 10000.0;
-  // Local attention window w (chunk length); 0 = full causal attention.
+  // Local attention window w (chunk length); 0 = full attention.
   TORCH_ARG(int64_t, window) = 0;
+  // false: non-causal (bidirectional) attention, every key (or chunks c-1, c, c+1) visible.
+  TORCH_ARG(bool, causal) = true;
+  // Local attention on the CPU: the fused banded kernel (core/local_attention.h, O(T n) memory)
+  // when true; the chunked (B, H, T/w, w, span) form when false (and always on other devices).
+  TORCH_ARG(bool, fused) = true;
 };
 
 class SoftmaxAttentionImpl : public Mixer {
@@ -74,7 +88,7 @@ class SoftmaxAttentionImpl : public Mixer {
   // x: (B, T, d) -> (B, T, d).
   torch::Tensor forward(const torch::Tensor& x) override;
   torch::Tensor reference(const torch::Tensor& x) override;
-  // (B, H, T, T) alpha with alpha[b, h, i, j] = 0 for j > i.
+  // (B, H, T, T) alpha with alpha[b, h, i, j] = 0 for j > i (causal) and outside the window.
   torch::Tensor coefficients(const torch::Tensor& x) override;
   // Framework decomposition (mixer.h): values (B, H, T, n) = v_j per head; from_core merges the
   // heads and applies W_o, so forward(x) == from_core(x, coefficients(x) @ values(x)).
@@ -87,15 +101,17 @@ class SoftmaxAttentionImpl : public Mixer {
   // ‖A‖₂ > 1, so the diagnostics flag it). The softmax normalizer is reported by normalizers().
   core::Transition transitions(const torch::Tensor& x) override;
   // §4.2 "logit scale" of the content logits tau q_i.k_j (rotated for RoPE; the ALiBi bias, a
-  // fixed function of i - j, is left out) over the causal entries, against tau sqrt(n Var Var).
+  // fixed function of i - j, is left out) over the visible entries, against tau sqrt(n Var Var).
   core::LogitScale logit_scale(const torch::Tensor& x);
   // KV cache step (§1.5, §6.6): state = {K^ (B, H, t', n) rotated keys, V (B, H, t', n), t}, with
-  // t' = t, or the keys still visible with a window.
+  // t' = t, or the keys still visible with a window. Causal attention only: non-causal attention
+  // throws seqlab::UserError (a query needs keys that have not arrived yet).
   std::vector<torch::Tensor> initial_state(int64_t batch,
                                            const torch::TensorOptions& options) override;
   torch::Tensor step(std::vector<torch::Tensor>& state, const torch::Tensor& x_t) override;
   // KV cache: keys and values of every past token, 2 d floats per position (§6.6).
-  // Local attention keeps only the keys the next query may see (at most 2w).
+  // Local attention keeps only the keys the next query may see (at most 2w). (Non-causal
+  // attention has no recurrent state; the figure is the causal cache's.)
   int64_t state_size(int64_t position) const override {
     return 2 * d_model_ * (position - first_visible_key(position));
   }
@@ -106,6 +122,7 @@ class SoftmaxAttentionImpl : public Mixer {
 
   // alpha (B, H, T, T) from the explicit constant A of the framework (§1.2, §1.5):
   //   alpha~_ij = b q~_i^T A^{i-j} k~_j for j <= i, alpha_i. = softmax_j(alpha~_i.), b = tau;
+  //   non-causal: alpha~_ij = b q~_i^T A_rev^{j-i} k~_j for j > i (reverse_transition_matrices);
   //   none:  A = I_n, q~ = q, k~ = k;
   //   rope:  A = R_1^T (n x n), q~ = q, k~ = k un-rotated (§2.2.2);
   //   alibi: A = I_n (+) [[1, -m_h], [0, 1]] (n + 2), q~ = (q, 1, 0), k~ = (k, 0, 1/tau), i.e.
@@ -114,14 +131,25 @@ class SoftmaxAttentionImpl : public Mixer {
   torch::Tensor coefficients_from_transition(const torch::Tensor& x);
   // The constant A of each head as an explicit (H, n', n') float64 tensor (n' = n + 2 for ALiBi).
   torch::Tensor transition_matrices() const;
+  // A_rev of the reversed system of non-causal attention: A^T for RoPE (= A^{-1}), A otherwise.
+  torch::Tensor reverse_transition_matrices() const;
 
   int64_t heads() const { return heads_; }
   int64_t window() const { return window_; }
+  bool causal() const { return causal_; }
   // The first key index query i may attend to: 0, or (floor(i/w) - 1) w with a window.
   int64_t first_visible_key(int64_t i) const {
     if (window_ <= 0) return 0;
     const int64_t start = (i / window_ - 1) * window_;
     return start > 0 ? start : 0;
+  }
+  // One past the last key query i may attend to in a sequence of T: i + 1 (causal), T (non-causal
+  // full attention) or min(T, (floor(i/w) + 2) w) (non-causal window: chunks up to c + 1).
+  int64_t end_visible_key(int64_t i, int64_t T) const {
+    if (causal_) return i + 1;
+    if (window_ <= 0) return T;
+    const int64_t end = (i / window_ + 2) * window_;
+    return end < T ? end : T;
   }
   int64_t head_dim() const { return head_dim_; }
   // Current temperature (the learnable parameter's value when learnable_tau).
@@ -152,15 +180,16 @@ class SoftmaxAttentionImpl : public Mixer {
   torch::Tensor rotate(const torch::Tensor& t, int64_t offset = 0) const;
   // tau * scores, with the learnable tau when there is one.
   torch::Tensor scale(const torch::Tensor& scores) const;
-  // ALiBi bias -m_h (i - j) for queries at positions q_pos (Tq) and keys at k_pos (Tk), as a
-  // (H, Tq, Tk) tensor of x's dtype; future entries (j > i) are left to the caller's mask.
+  // ALiBi bias -m_h (i - j) (non-causal: -m_h |i - j|) for queries at positions q_pos (Tq) and
+  // keys at k_pos (Tk), as a (H, Tq, Tk) tensor of x's dtype; hidden entries are left to the
+  // caller's mask.
   torch::Tensor alibi_bias(const torch::Tensor& q_pos, const torch::Tensor& k_pos,
                            torch::Dtype dtype) const;
   // Raw scores alpha~ = tau q.k (+ ALiBi bias) of already rotated (B, H, T, n) q and k, with
-  // -inf above the diagonal and, with a window, before each query's first visible key:
-  // (B, H, T, T).
+  // -inf on hidden keys (hidden_keys): (B, H, T, T).
   torch::Tensor masked_scores(const torch::Tensor& q, const torch::Tensor& k) const;
-  // (T, T) bool: true where query i may not see key j (future, or outside the window).
+  // (T, T) bool: true where query i may not see key j: j outside
+  // [first_visible_key(i), end_visible_key(i, T)).
   torch::Tensor hidden_keys(int64_t T, const torch::Device& device) const;
   // The local-attention fast path on rotated (B, H, T, n) q, k, v: (B, H, T, n) outputs.
   torch::Tensor local_attend(const torch::Tensor& q, const torch::Tensor& k,
@@ -174,6 +203,7 @@ class SoftmaxAttentionImpl : public Mixer {
   int64_t heads_;
   int64_t head_dim_;
   int64_t window_;
+  bool causal_;
   std::string position_;
   bool rope_;
   double tau_;            // n^{-1/2}, the initial value of tau_param

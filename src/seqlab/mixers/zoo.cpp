@@ -3,6 +3,10 @@
 // schema agree (tests/model/zoo_model_test.cpp checks the config's list).
 #include "seqlab/mixers/zoo.h"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "seqlab/mixers/complex_diagonal_block.h"
 #include "seqlab/mixers/deltanet.h"
 #include "seqlab/mixers/dlr.h"
@@ -25,28 +29,40 @@ namespace seqlab::mixers {
 
 namespace {
 
+// Softmax attention is causal unless model.bidirectional (mixers.md §1.2, §5.5 "causal unless
+// bidirectional").
+SoftmaxAttentionOptions attention_options(const ZooOptions& o, const std::string& position) {
+  return SoftmaxAttentionOptions(o.d_model, o.heads).position(position).causal(!o.bidirectional);
+}
+
 std::shared_ptr<Mixer> make_softmax(const ZooOptions& o) {
-  return std::make_shared<SoftmaxAttentionImpl>(
-      SoftmaxAttentionOptions(o.d_model, o.heads).position("rope"));
+  return std::make_shared<SoftmaxAttentionImpl>(attention_options(o, "rope"));
 }
 
 std::shared_ptr<Mixer> make_softmax_nope(const ZooOptions& o) {
-  return std::make_shared<SoftmaxAttentionImpl>(
-      SoftmaxAttentionOptions(o.d_model, o.heads).position("none"));
+  return std::make_shared<SoftmaxAttentionImpl>(attention_options(o, "none"));
 }
 
 std::shared_ptr<Mixer> make_local_attention(const ZooOptions& o) {
   // The DLR paper's LocalAttention baseline (spec/protocols.md §4.2, mixers.md §5.5): RoPE,
-  // learnable temperature, window = the chunk size.
-  return std::make_shared<SoftmaxAttentionImpl>(SoftmaxAttentionOptions(o.d_model, o.heads)
-                                                    .position("rope")
+  // learnable temperature, window = the chunk size; non-causal (chunks c-1, c, c+1) when
+  // bidirectional.
+  return std::make_shared<SoftmaxAttentionImpl>(attention_options(o, "rope")
                                                     .learnable_tau(true)
-                                                    .window(o.chunk_size));
+                                                    .window(o.chunk_size)
+                                                    .fused(o.path == core::ScanPath::kFused));
 }
 
 std::shared_ptr<Mixer> make_softmax_alibi(const ZooOptions& o) {
-  return std::make_shared<SoftmaxAttentionImpl>(
-      SoftmaxAttentionOptions(o.d_model, o.heads).position("alibi"));
+  return std::make_shared<SoftmaxAttentionImpl>(attention_options(o, "alibi"));
+}
+
+// The mixers that read model.bidirectional: the LTI kernels (two-sided kernel, §2.2.8 step 4)
+// and softmax attention (no causal mask, §1.2). Every other mixer is a causal scan.
+const std::vector<std::string>& bidirectional_mixers() {
+  static const std::vector<std::string> names = {
+      "dlr", "s4d", "dss", "softmax_attention", "softmax_nope", "softmax_alibi", "local_attention"};
+  return names;
 }
 
 // Baselines outside the framework (§2.3): hidden width = d_model (the residual width).
@@ -80,7 +96,7 @@ std::vector<std::string> lti_paths() {
 const std::vector<MixerInfo>& mixer_infos() {
   static const std::vector<MixerInfo> infos = {
       {"softmax_attention",
-       "causal softmax attention with RoPE (§2.2.1-2.2.2)",
+       "softmax attention with RoPE (§2.2.1-2.2.2); causal unless model.bidirectional",
        Structure::kOrthogonalLTI,
        "KV cache 2·d_model per position",
        {"recurrent (KV cache)", "batched matmul", "explicit"},
@@ -135,13 +151,14 @@ const std::vector<MixerInfo>& mixer_infos() {
        {"recurrent", "fused CPU (complex diagonal scan)", "explicit"},
        make_lru},
       {"softmax_nope",
-       "causal softmax attention, no position information in the mixer (§2.2.1)",
+       "softmax attention, no position information in the mixer (§2.2.1); causal unless "
+       "model.bidirectional",
        Structure::kIdentity,
        "KV cache 2·d_model per position",
        {"recurrent (KV cache)", "batched matmul", "explicit"},
        make_softmax_nope},
       {"softmax_alibi",
-       "causal softmax attention with ALiBi biases (§2.2.3)",
+       "softmax attention with ALiBi biases (§2.2.3; -m|i-j| when model.bidirectional)",
        Structure::kOrthogonalLTI,
        "KV cache 2·d_model per position",
        {"recurrent (KV cache)", "batched matmul", "explicit"},
@@ -198,11 +215,12 @@ const std::vector<MixerInfo>& mixer_infos() {
        {"recurrent", "fused CPU", "explicit"},
        make_complex_diagonal_block},
       {"local_attention",
-       "causal local attention: chunks of w = model.chunk_size, query sees its chunk and the "
-       "previous one; RoPE, learnable temperature (DLR baseline, protocols §4.2)",
+       "local attention: chunks of w = model.chunk_size, query sees its chunk and the previous "
+       "one (and the next with model.bidirectional); RoPE, learnable temperature (DLR baseline, "
+       "protocols §4.2)",
        Structure::kOrthogonalLTI,
        "KV cache 2·d_model per visible position (≤ 2·chunk_size)",
-       {"recurrent (KV cache)", "banded chunks", "explicit"},
+       {"recurrent (KV cache)", "fused CPU (banded, recomputing backward)", "chunked", "explicit"},
        make_local_attention},
   };
   return infos;
@@ -215,8 +233,15 @@ std::vector<std::string> mixer_names() {
 }
 
 std::shared_ptr<Mixer> make_mixer(const std::string& name, const ZooOptions& options) {
-  for (const auto& i : mixer_infos())
-    if (i.name == name) return i.make(options);
+  for (const auto& i : mixer_infos()) {
+    if (i.name != name) continue;
+    const auto& ok = bidirectional_mixers();
+    if (options.bidirectional && name != "lru" &&  // lru says why itself
+        std::find(ok.begin(), ok.end(), name) == ok.end())
+      throw UserError("model.bidirectional = true does not apply to mixer '" + name +
+                      "' (a causal scan); mixers with a bidirectional form: " + join_names(ok));
+    return i.make(options);
+  }
   throw UserError("unknown mixer '" + name + "' (valid: " + join_names(mixer_names()) + ")");
 }
 
