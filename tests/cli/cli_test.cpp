@@ -131,6 +131,31 @@ TEST_F(Cli, SamplePrintsJsonl) {
   EXPECT_EQ(run("sample parity_check --length 4 --count 3 --seed 5 --query-token").out, r.out);
 }
 
+TEST_F(Cli, SampleTakesTaskKeys) {
+  // qsa at N = 8, q = 2, d' = 3: features d' + (q + 1) d_e = 3 + 3·10, targets (N, d').
+  const auto r =
+      run("sample qsa --length 8 --count 2 --set task.tokens=8 --set task.q=2 --set task.dim=3");
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::istringstream in(r.out);
+  std::string line;
+  int rows = 0;
+  while (std::getline(in, line)) {
+    const auto js = nlohmann::json::parse(line);
+    const auto input = js.at("input").get<std::vector<std::vector<double>>>();
+    const auto target = js.at("target").get<std::vector<std::vector<double>>>();
+    ASSERT_EQ(input.size(), 8u);
+    EXPECT_EQ(input[0].size(), 33u);
+    ASSERT_EQ(target.size(), 8u);
+    EXPECT_EQ(target[0].size(), 3u);
+    ++rows;
+  }
+  EXPECT_EQ(rows, 2);
+  expect_clean_error("sample qstr --length 8 --set train.lr=1", "task keys");
+  expect_clean_error("sample qstr --length 9", "task.tokens = 8");  // N is fixed by the task
+  expect_clean_error("sample qstr --length 8 --set task.tokens=8 --set task.link=cubic",
+                     "hermite2");
+}
+
 TEST_F(Cli, TrainEvalReportExportAndBadCheckpoints) {
   const auto tiny = write("t.yaml", kTiny);
   const auto out = (dir_ / "run").string();

@@ -4,12 +4,16 @@
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "seqlab/cli/common.h"
+#include "seqlab/config/config.h"
 #include "seqlab/report/plot.h"
 #include "seqlab/tasks/listops.h"
 #include "seqlab/tasks/pathfinder.h"
 #include "seqlab/tasks/task.h"
+#include "seqlab/train/run_dir.h"
 #include "seqlab/util/error.h"
 #include "seqlab/util/rng.h"
 
@@ -94,6 +98,7 @@ void add_sample(CLI::App& app) {
     int64_t length = 10, count = 5, seed = 0, n = 0;
     bool query = false, full = false;
     std::string png;
+    std::vector<std::string> sets;
   };
   auto o = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("sample", "Print task examples as JSONL");
@@ -106,15 +111,23 @@ void add_sample(CLI::App& app) {
   sub->add_option("--png", o->png,
                   "pathfinder_seg_*: write BASE_<i>.png (+ .svg) with the labels overlaid");
   sub->add_flag("--full", o->full, "pathfinder_seg_*: include every pixel and class in the JSON");
+  sub->add_option("--set", o->sets,
+                  "Set a task key, e.g. --set task.tokens=8 --set task.link=hermite2 (repeatable)");
   sub->callback([o] {
     if (o->length < 1) throw UserError("--length = " + std::to_string(o->length) + " must be >= 1");
     if (o->count < 0) throw UserError("--count = " + std::to_string(o->count) + " must be >= 0");
     if (o->seed < 0) throw UserError("--seed = " + std::to_string(o->seed) + " must be >= 0");
-    tasks::TaskOptions opts;
-    opts.name = o->task;
-    opts.query_token = o->query;
-    opts.n = o->n;
-    const auto task = tasks::make_task(opts);
+    // The task section of a config: defaults, the flags above, then --set task.KEY=VALUE.
+    config::RunConfig cfg;
+    cfg.task.name = o->task;
+    cfg.task.query_token = o->query;
+    cfg.task.n = o->n;
+    for (const auto& s : o->sets) {
+      if (s.rfind("task.", 0) != 0)
+        throw UserError("seqlab sample: --set takes task keys (task.KEY=VALUE), got '" + s + "'");
+      config::apply_override(cfg, s);
+    }
+    const auto task = train::make_run_task(cfg);
     if (tasks::is_pathfinder_task(o->task)) {
       sample_pathfinder(o->task, o->count, o->seed, o->png, o->full);
       return;

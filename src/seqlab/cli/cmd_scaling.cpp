@@ -1,10 +1,11 @@
 // seqlab scaling: time and peak memory of one forward + backward pass of a single zoo layer
 // against the sequence length (issue "DLR ... million-token sequences"; spec/protocols.md §4:
 // DLR's FFT convolution is O(T log T) time and O(T) memory, a diagonal scan O(T) and O(T), full
-// attention O(T^2) in both). Each (mixer, T) cell runs in its own child process (this binary,
-// re-executed), so that the child's peak resident memory (wait4's ru_maxrss) belongs to that cell
-// alone; a cell that fails (out of memory) ends that mixer's sweep, and attention cells whose
-// score matrices alone would exceed --memory-limit-gb are skipped without running.
+// attention O(T^2) in both, local attention O(T w) time and, with its fused kernel, O(T) memory).
+// Each (mixer, T) cell runs in its own child process (this binary, re-executed), so that the
+// child's peak resident memory (wait4's ru_maxrss) belongs to that cell alone; a cell that fails
+// (out of memory) ends that mixer's sweep, and attention cells whose score matrices alone would
+// exceed --memory-limit-gb are skipped without running.
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -28,9 +29,10 @@ namespace seqlab::cli {
 namespace {
 
 struct ScalingOptions {
-  std::vector<std::string> mixers = {"dlr", "mamba1", "softmax_attention"};
+  std::vector<std::string> mixers = {"dlr", "mamba1", "softmax_attention", "local_attention"};
   int64_t min_length = 1024, max_length = 1048576, factor = 4;
   int64_t batch = 1, d_model = 32, heads = 2, state_size = 64, repeats = 2;
+  int64_t window = 256;        // local attention's chunk length w (ZooOptions::chunk_size)
   double memory_limit_gb = 0;  // 0 = 80% of physical memory
   std::string out = "runs/scaling";
   int threads = 0;
@@ -59,6 +61,7 @@ void run_cell(const ScalingOptions& o) {
   zo.d_model = o.d_model;
   zo.heads = o.heads;
   zo.state_size = o.state_size;
+  zo.chunk_size = o.window;
   torch::manual_seed(0);
   auto mixer = mixers::make_mixer(o.child_mixer, zo);
   const double rss_start = current_rss_mb();
@@ -85,11 +88,27 @@ void run_cell(const ScalingOptions& o) {
 nlohmann::json spawn_cell(const ScalingOptions& o, const std::string& mixer, int64_t T,
                           const std::string& tmp_json) {
   std::filesystem::remove(tmp_json);
-  const pid_t pid = spawn_self(
-      {"scaling", "--child-mixer", mixer, "--child-length", std::to_string(T), "--child-out",
-       tmp_json, "--batch", std::to_string(o.batch), "--d-model", std::to_string(o.d_model),
-       "--heads", std::to_string(o.heads), "--state-size", std::to_string(o.state_size),
-       "--repeats", std::to_string(o.repeats), "--threads", std::to_string(o.threads)});
+  const pid_t pid = spawn_self({"scaling",
+                                "--child-mixer",
+                                mixer,
+                                "--child-length",
+                                std::to_string(T),
+                                "--child-out",
+                                tmp_json,
+                                "--batch",
+                                std::to_string(o.batch),
+                                "--d-model",
+                                std::to_string(o.d_model),
+                                "--heads",
+                                std::to_string(o.heads),
+                                "--state-size",
+                                std::to_string(o.state_size),
+                                "--window",
+                                std::to_string(o.window),
+                                "--repeats",
+                                std::to_string(o.repeats),
+                                "--threads",
+                                std::to_string(o.threads)});
   const ChildExit e = wait_child(pid);
   nlohmann::json js;
   if (e.ok() && std::filesystem::exists(tmp_json)) {
@@ -149,14 +168,10 @@ void run_sweep(const ScalingOptions& o) {
     }
   }
   std::filesystem::remove(tmp_json);
-  nlohmann::json doc = {{"batch", o.batch},
-                        {"d_model", o.d_model},
-                        {"heads", o.heads},
-                        {"state_size", o.state_size},
-                        {"threads", o.threads},
-                        {"repeats", o.repeats},
-                        {"memory_limit_gb", limit_gb},
-                        {"cells", rows}};
+  nlohmann::json doc = {
+      {"batch", o.batch},           {"d_model", o.d_model},        {"heads", o.heads},
+      {"state_size", o.state_size}, {"window", o.window},          {"threads", o.threads},
+      {"repeats", o.repeats},       {"memory_limit_gb", limit_gb}, {"cells", rows}};
   write_file_atomic(o.out + "/scaling.json", doc.dump(2) + "\n");
   if (!time_series.empty() && report::gnuplot_available()) {
     report::plot_loglog(
@@ -184,6 +199,7 @@ void add_scaling(CLI::App& app) {
   sub->add_option("--d-model", o->d_model, "Layer width d");
   sub->add_option("--heads", o->heads, "Attention heads");
   sub->add_option("--state-size", o->state_size, "State size N");
+  sub->add_option("--window", o->window, "Local attention window w (model.chunk_size)");
   sub->add_option("--repeats", o->repeats, "Timed passes per cell (best is kept)");
   sub->add_option("--memory-limit-gb", o->memory_limit_gb,
                   "Skip attention cells predicted above this (0 = 80% of RAM)");

@@ -217,6 +217,21 @@ const std::vector<Field>& schema() {
     v.push_back(string_field("task", "data_dir", SEQLAB_FIELD_ACCESS(task.data_dir), {},
                              "folder of the dataset files of listops_subtrees and pathfinder_seg_* "
                              "(written on first use, read afterwards)"));
+    v.push_back(int_field("task", "tokens", SEQLAB_FIELD_ACCESS(task.tokens), 0, 1 << 20,
+                          "qstr, qstr_simple, qsa: prompt length N (tasks.md §4.1)"));
+    v.push_back(int_field("task", "q", SEQLAB_FIELD_ACCESS(task.q), 1, 1024,
+                          "qstr, qstr_simple, qsa: pointers per token q"));
+    v.push_back(int_field("task", "dim", SEQLAB_FIELD_ACCESS(task.dim), 1, 4096,
+                          "qstr, qstr_simple: content dimension d; qsa: d'"));
+    v.push_back(string_field("task", "link", SEQLAB_FIELD_ACCESS(task.link),
+                             {"linear", "linear_sum", "hermite2", "quadnorm", "mean"},
+                             "qstr, qstr_simple: link g (tasks.md §4.1; qsa is always mean)"));
+    v.push_back(string_field("task", "set_encoding", SEQLAB_FIELD_ACCESS(task.set_encoding),
+                             {"concat", "sum"},
+                             "qsa: pointer codes concatenated, or summed (permutation-invariant)"));
+    v.push_back(bool_field("task", "pos_scale", SEQLAB_FIELD_ACCESS(task.pos_scale),
+                           "qstr family: scale the position codes by sqrt(d/q) (the theory's "
+                           "encoding; off in the reference code)"));
     // model
     v.push_back(
         string_field("model", "name", SEQLAB_FIELD_ACCESS(model.name), kModels, "model family"));

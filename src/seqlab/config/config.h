@@ -24,6 +24,13 @@ struct TaskConfig {
   // pathfinder_seg_* (tasks.md §2.3)
   int64_t images = 2000;
   std::string data_dir = "data";
+  // qstr, qstr_simple, qsa (tasks.md §4)
+  int64_t tokens = 8;  // prompt length N
+  int64_t q = 1;       // pointers per token
+  int64_t dim = 10;    // d (d' for qsa)
+  std::string link = "linear";
+  std::string set_encoding = "concat";
+  bool pos_scale = false;
 };
 
 struct ModelConfig {

@@ -30,10 +30,8 @@ const std::vector<std::string>& names() {
   return n;
 }
 
-// One N(0, 1) draw by Box–Muller from two uniforms (u1 in (0, 1]).
 double normal(Rng& rng) {
-  const double u1 = 1.0 - rng.uniform01(), u2 = rng.uniform01();
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(kTwoPi * u2);
+  return rng.normal();
 }
 
 std::vector<double> normals(Rng& rng, int64_t n) {

@@ -57,6 +57,11 @@ struct TaskOptions {
   // pathfinder_seg_* (§2.3): images generated (split 80/10/10) and the folder of the cache file
   int64_t images = 2000;
   std::string data_dir = "data";
+  // qstr, qstr_simple, qsa (§4): prompt length N, pointers q, content dimension d, link, pointer
+  // encoding (qsa: concat | sum) and the theory's √(d/q) scaling of the position part.
+  int64_t tokens = 8, q = 1, dim = 10;
+  std::string link = "linear", set_encoding = "concat";
+  bool pos_scale = false;
 };
 
 class Task {

@@ -40,6 +40,12 @@ std::unique_ptr<tasks::Task> make_run_task(const config::RunConfig& cfg) {
   opts.data_seed = static_cast<uint64_t>(cfg.task.data_seed);
   opts.images = cfg.task.images;
   opts.data_dir = cfg.task.data_dir;
+  opts.tokens = cfg.task.tokens;
+  opts.q = cfg.task.q;
+  opts.dim = cfg.task.dim;
+  opts.link = cfg.task.link;
+  opts.set_encoding = cfg.task.set_encoding;
+  opts.pos_scale = cfg.task.pos_scale;
   return tasks::make_task(opts);
 }
 

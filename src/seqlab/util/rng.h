@@ -5,6 +5,7 @@
 // same tokens on every machine and at every thread count (spec/tasks.md §0.3).
 #pragma once
 #include <array>
+#include <cmath>
 #include <cstdint>
 
 namespace seqlab {
@@ -51,6 +52,13 @@ class Rng {
 
   // Uniform double in [0, 1) with 53 random bits.
   double uniform01() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+
+  // One N(0, 1) draw by Box–Muller from two uniforms (u1 in (0, 1]); libm's log and cos, so the
+  // same seed gives the same value on every machine with the same libm.
+  double normal() {
+    const double u1 = 1.0 - uniform01(), u2 = uniform01();
+    return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586476925 * u2);
+  }
 
   // A child stream, e.g. one per evaluation length, independent of how many draws preceded it.
   Rng fork(uint64_t stream) const {
