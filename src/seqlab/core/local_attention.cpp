@@ -28,18 +28,14 @@ namespace seqlab::core {
 namespace {
 
 struct Rows {
-  int64_t T, n, window;
-  bool causal;
-  int64_t first(int64_t i) const {
-    return window > 0 ? std::max<int64_t>(0, (i / window - 1) * window) : 0;
-  }
-  int64_t end(int64_t i) const {
-    if (causal) return i + 1;
-    return window > 0 ? std::min<int64_t>(T, (i / window + 2) * window) : T;
-  }
+  int64_t T, n;
+  LocalAttentionBand band;
+  int64_t first(int64_t i) const { return band.first(i); }
+  int64_t end(int64_t i) const { return band.end(i, T); }
+  bool causal() const { return band.causal; }
   int64_t max_span() const {
-    if (window <= 0) return T;
-    return std::min<int64_t>(T, (causal ? 2 : 3) * window);
+    if (band.window <= 0) return T;
+    return std::min<int64_t>(T, (band.causal ? 2 : 3) * band.window);
   }
 };
 
@@ -80,7 +76,7 @@ void band_scores(const scalar_t* qi, const scalar_t* kt, const Rows& r, int64_t 
     // ALiBi (§2.2.3): -m_h (i - j), non-causal -m_h |i - j|.
     for (int64_t j = 0; j < len; ++j) {
       const double d = static_cast<double>(i - (j0 + j));
-      s[j] = static_cast<scalar_t>(-slope * (r.causal ? d : std::abs(d)));
+      s[j] = static_cast<scalar_t>(-slope * (r.causal() ? d : std::abs(d)));
     }
   } else {
     for (int64_t j = 0; j < len; ++j) s[j] = 0;
@@ -161,7 +157,7 @@ class LocalAttentionFunction : public torch::autograd::Function<LocalAttentionFu
     auto qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
     auto y = torch::empty_like(qc);
     auto lse = torch::empty({B, H, T}, qc.options());
-    const Rows r{T, n, window, causal};
+    const Rows r{T, n, LocalAttentionBand{window, causal}};
     AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "local_attention_fused", [&] {
       const scalar_t *pq = qc.data_ptr<scalar_t>(), *pk = kc.data_ptr<scalar_t>(),
                      *pv = vc.data_ptr<scalar_t>();
@@ -186,8 +182,9 @@ class LocalAttentionFunction : public torch::autograd::Function<LocalAttentionFu
     auto saved = ctx->get_saved_variables();
     const auto &q = saved[0], &k = saved[1], &v = saved[2], &y = saved[3], &lse = saved[4];
     const auto slopes = ctx->saved_data["slopes"].toTensor();
-    const Rows r{q.size(2), q.size(3), ctx->saved_data["window"].toInt(),
-                 ctx->saved_data["causal"].toBool()};
+    const Rows r{
+        q.size(2), q.size(3),
+        LocalAttentionBand{ctx->saved_data["window"].toInt(), ctx->saved_data["causal"].toBool()}};
     const int64_t H = q.size(1), items = q.size(0) * H, T = r.T, n = r.n;
     auto dy = grads[0].contiguous();
     auto dq = torch::empty_like(q), dk = torch::empty_like(k), dv = torch::empty_like(v);

@@ -25,6 +25,19 @@ namespace seqlab::core {
 struct LocalAttentionBand {
   int64_t window = 0;  // chunk length w; 0 = every key (full attention)
   bool causal = true;
+
+  // The keys query i may attend to in a sequence of T: first(i) <= j < end(i, T).
+  int64_t first(int64_t i) const {
+    if (window <= 0) return 0;
+    const int64_t start = (i / window - 1) * window;
+    return start > 0 ? start : 0;
+  }
+  int64_t end(int64_t i, int64_t T) const {
+    if (causal) return i + 1;
+    if (window <= 0) return T;
+    const int64_t stop = (i / window + 2) * window;
+    return stop < T ? stop : T;
+  }
 };
 
 // q, k, v: (B, H, T, n) with the same dtype (float or double) on the CPU. alibi_slopes: (H)

@@ -9,7 +9,6 @@
 #include <string>
 #include <vector>
 
-#include "seqlab/core/local_attention.h"
 #include "seqlab/util/error.h"
 
 namespace seqlab::mixers {
@@ -241,8 +240,7 @@ torch::Tensor SoftmaxAttentionImpl::forward(const torch::Tensor& x) {
   // kernel on tau q (tau's gradient flows through the product), or the chunked form.
   if (window_ > 0 && x.size(1) > (causal_ ? 2 : 3) * window_) {
     if (options_.fused() && x.device().is_cpu())
-      return out_proj(merge_heads(core::local_attention_fused(
-          scale(q), k, v, core::LocalAttentionBand{window_, causal_}, slopes_)));
+      return out_proj(merge_heads(core::local_attention_fused(scale(q), k, v, band(), slopes_)));
     return out_proj(merge_heads(local_attend(q, k, v)));
   }
   auto p = torch::softmax(masked_scores(q, k), -1);

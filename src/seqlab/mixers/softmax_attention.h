@@ -51,6 +51,7 @@
 #include <utility>
 #include <vector>
 
+#include "seqlab/core/local_attention.h"
 #include "seqlab/mixers/mixer.h"
 
 namespace seqlab::mixers {
@@ -138,19 +139,11 @@ class SoftmaxAttentionImpl : public Mixer {
   int64_t window() const { return window_; }
   bool causal() const { return causal_; }
   // The first key index query i may attend to: 0, or (floor(i/w) - 1) w with a window.
-  int64_t first_visible_key(int64_t i) const {
-    if (window_ <= 0) return 0;
-    const int64_t start = (i / window_ - 1) * window_;
-    return start > 0 ? start : 0;
-  }
+  int64_t first_visible_key(int64_t i) const { return band().first(i); }
   // One past the last key query i may attend to in a sequence of T: i + 1 (causal), T (non-causal
   // full attention) or min(T, (floor(i/w) + 2) w) (non-causal window: chunks up to c + 1).
-  int64_t end_visible_key(int64_t i, int64_t T) const {
-    if (causal_) return i + 1;
-    if (window_ <= 0) return T;
-    const int64_t end = (i / window_ + 2) * window_;
-    return end < T ? end : T;
-  }
+  int64_t end_visible_key(int64_t i, int64_t T) const { return band().end(i, T); }
+  core::LocalAttentionBand band() const { return core::LocalAttentionBand{window_, causal_}; }
   int64_t head_dim() const { return head_dim_; }
   // Current temperature (the learnable parameter's value when learnable_tau).
   double tau() const;
