@@ -96,6 +96,14 @@ inline ::testing::AssertionResult gradcheck(const std::function<torch::Tensor()>
   return ::testing::AssertionSuccess();
 }
 
+// Element-wise |got[i] - want[i]| <= tol, with the sizes equal; `what` names the check.
+inline void expect_near_all(const std::vector<double>& got, const std::vector<double>& want,
+                            double tol, const char* what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_NEAR(got[i], want[i], tol) << what << " [" << i << "]";
+}
+
 // The §6.4 test loss: L = sum(W1 * y) + 0.5 * sum(W2 * y^2) with fixed random W's.
 inline torch::Tensor contract_loss(const torch::Tensor& y, const torch::Tensor& w1,
                                    const torch::Tensor& w2) {

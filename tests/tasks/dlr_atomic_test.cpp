@@ -9,17 +9,13 @@
 #include <cmath>
 #include <vector>
 
+#include "../common/testing.h"
 #include "seqlab/util/error.h"
 
 namespace seqlab::tasks {
 namespace dlr_atomic_test {
 
-void expect_near_all(const std::vector<double>& got, const std::vector<double>& want, double tol,
-                     const char* what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (size_t i = 0; i < got.size(); ++i)
-    EXPECT_NEAR(got[i], want[i], tol) << what << " [" << i << "]";
-}
+using seqlab::testing::expect_near_all;
 
 TEST(DlrAtomicGolden, ShiftAndPositionFeatures) {  // §6 rows 33, 34
   const std::vector<double> x = {0.5, -1, 0.25, 0.75, -0.5, 1, 0, -0.25};

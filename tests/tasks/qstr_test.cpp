@@ -13,17 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "../common/testing.h"
 #include "seqlab/util/error.h"
 
 namespace seqlab::tasks {
 namespace qstr_test {
 
-void expect_near_all(const std::vector<double>& got, const std::vector<double>& want, double tol,
-                     const char* what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (size_t i = 0; i < got.size(); ++i)
-    EXPECT_NEAR(got[i], want[i], tol) << what << " [" << i << "]";
-}
+using seqlab::testing::expect_near_all;
 
 const std::vector<double> kX = {1, 0, 0.5, -1, 2, 1};  // x_0, x_1, x_2 in R^2 (rows 60-62)
 
