@@ -7,7 +7,7 @@ PKGS=(
   libtorch-dev libopenblas-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  gnuplot-nox
+  gnuplot-nox libboost-math-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -311,9 +311,8 @@ eval: {samples_per_length: 8}
   expect_clean_error("protocol " + changed + " --out " + out, "cell cumsum-dlr");
   r = run("protocol " + changed + " --force --tasks cumsum --models dlr --out " + out);
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("1 tasks x 1 models = 1 cells (0 done, 0 to resume, 1 to run)"),
-            std::string::npos)
-      << r.out;
+  EXPECT_NE(r.out.find("1 tasks x 1 models -> "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1 cells (0 done, 0 to resume, 1 to run)"), std::string::npos) << r.out;
 
   expect_clean_error("protocol no_such_protocol", "dlr_atomic_cpu");
   expect_clean_error("protocol " + p + " --tasks sort --out " + out, "no task 'sort'");
@@ -330,6 +329,47 @@ eval: {samples_per_length: 8}
 
 // ListOpsSubTrees end to end: the dataset file is written under task.data_dir, and eval.json has
 // the node accuracy tables beside the training figures every eval.json carries.
+TEST_F(Cli, SweepRunsShardsMergesAndFitsSlopes) {
+  const auto preset = write("q.yaml", R"(task: {name: qstr, tokens: 2}
+model: {name: attention_mlp, heads: 1, mlp_size: 8}
+train: {steps: 6, batch_size: 4, min_length: 2, max_length: 2, optimizer: adamw, lr: 1.0e-3,
+  log_every: 3, checkpoint_every: 3, eval_every: 2, stop_below: 100}
+eval: {samples_per_length: 16, batch_size: 16}
+)");
+  const auto sweep =
+      write("s.yaml", "sweep:\n  name: tiny\n  models:\n    - {label: tr, preset: " + preset +
+                          "}\n  grid:\n    \"task.tokens,train.min_length,"
+                          "train.max_length\": [2, 4]\n  seeds: [0, 1]\n"
+                          "  analysis: {x: \"task.tokens,train.min_length,"
+                          "train.max_length\", y: n_star, predicted: {tr: 0}}\n");
+  const auto out = (dir_ / "sweep").string();
+  // Two shards cover the four cells; a shard does not merge.
+  auto r = run("sweep " + sweep + " --shard 1/2 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("2 cells (0 done, 0 to resume, 2 to run)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--merge"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(out + "/results.json"));
+  r = run("sweep " + sweep + " --shard 2/2 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* cell : {"tr-tokens2-s0", "tr-tokens4-s0", "tr-tokens2-s1", "tr-tokens4-s1"})
+    EXPECT_TRUE(fs::exists(fs::path(out) / cell / "eval.json")) << cell;
+  r = run("sweep " + sweep + " --merge --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto doc = nlohmann::json::parse(std::ifstream(out + "/results.json"));
+  ASSERT_EQ(doc["series"].size(), 1u);
+  EXPECT_EQ(doc["series"][0]["points"].size(), 4u);
+  // The threshold 100 is met at the first check (step 2, 4 samples per step): n* = 8 everywhere,
+  // so the fitted slope is 0.
+  for (const auto& p : doc["series"][0]["points"]) EXPECT_EQ(p["y"], 8.0) << p.dump();
+  EXPECT_NEAR(doc["series"][0]["fit"]["slope"].get<double>(), 0.0, 1e-12);
+  // Re-running runs nothing (every cell done) and merges.
+  r = run("sweep " + sweep + " --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("4 cells (4 done, 0 to resume, 0 to run)"), std::string::npos) << r.out;
+  expect_clean_error("sweep no_such_sweep", "qstr_1str_cpu");
+  expect_clean_error("sweep " + sweep + " --shard 3/2", "1 <= i <= n");
+}
+
 TEST_F(Cli, ListOpsTinyTrainingWritesTheDatasetFileAndTables) {
   const auto cfg = write("lo.yaml", R"(task: {name: listops_subtrees, max_depth: 5,
   min_tree_length: 20, max_tree_length: 60, l_max: 64, train_trees: 30, val_trees: 2,

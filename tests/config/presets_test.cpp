@@ -7,6 +7,7 @@
 
 #include "seqlab/config/config.h"
 #include "seqlab/eval/protocol_grid.h"
+#include "seqlab/eval/sweep.h"
 #include "seqlab/util/json_io.h"
 
 namespace fs = std::filesystem;
@@ -19,7 +20,8 @@ TEST(Presets, EveryRunPresetLoadsAndValidates) {
   int count = 0;
   for (const auto& e : fs::recursive_directory_iterator(kConfigs)) {
     if (!e.is_regular_file() || e.path().extension() != ".yaml") continue;
-    if (*fs::relative(e.path(), kConfigs).begin() == "protocols") continue;
+    const auto top = *fs::relative(e.path(), kConfigs).begin();
+    if (top == "protocols" || top == "sweeps") continue;
     EXPECT_NO_THROW(seqlab::config::validate(seqlab::config::load_file(e.path().string())))
         << e.path();
     ++count;
@@ -45,6 +47,25 @@ TEST(Presets, EveryProtocolCellLoadsAndValidates) {
     }
   }
   EXPECT_GE(cells, 55);
+}
+
+TEST(Presets, EverySweepCellLoadsAndValidates) {
+  int cells = 0;
+  for (const auto& e : fs::directory_iterator(kConfigs / "sweeps")) {
+    const auto sweep =
+        seqlab::eval::parse_sweep(seqlab::read_text_file(e.path().string()), e.path().string());
+    for (const auto& cell : seqlab::eval::sweep_cells(sweep)) {
+      const auto preset = kConfigs / (cell.preset + ".yaml");
+      ASSERT_TRUE(fs::exists(preset)) << cell.name << ": " << preset;
+      auto cfg = seqlab::config::load_file(preset.string());
+      EXPECT_NO_THROW({
+        for (const auto& s : cell.sets) seqlab::config::apply_override(cfg, s);
+        seqlab::config::validate(cfg);
+      }) << cell.name;
+      ++cells;
+    }
+  }
+  EXPECT_GE(cells, 1);
 }
 
 }  // namespace presets_test

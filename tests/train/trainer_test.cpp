@@ -13,6 +13,7 @@
 #include "seqlab/train/loss.h"
 #include "seqlab/train/run_dir.h"
 #include "seqlab/util/error.h"
+#include "seqlab/util/rng.h"
 
 namespace fs = std::filesystem;
 
@@ -259,6 +260,131 @@ TEST(Trainer, RegressionTaskTrainsAndEvaluatesWithR2) {
   bad.model.name = "sdssm";
   EXPECT_THROW(train(bad, temp_dir("regression_bad"), {}), UserError);
   fs::remove_all(dir);
+}
+
+// A small qstr run for the sample-size features (fixed sets, validation, n* threshold).
+config::RunConfig qstr_config() {
+  config::RunConfig cfg;
+  cfg.name = "qstr";
+  cfg.task.name = "qstr";
+  cfg.task.tokens = 4;
+  cfg.model.name = "attention_mlp";
+  cfg.model.heads = 1;
+  cfg.model.mlp_size = 16;
+  cfg.train.steps = 30;
+  cfg.train.batch_size = 8;
+  cfg.train.min_length = 4;
+  cfg.train.max_length = 4;
+  cfg.train.optimizer = "adamw";
+  cfg.train.lr = 3e-3;
+  cfg.train.grad_clip = 0;
+  cfg.train.log_every = 10;
+  cfg.train.checkpoint_every = 10;
+  cfg.eval.samples_per_length = 64;
+  cfg.eval.batch_size = 32;
+  return cfg;
+}
+
+std::vector<nlohmann::json> check_rows(const std::string& run_dir) {
+  std::vector<nlohmann::json> out;
+  for (const auto& r : deterministic_rows(run_dir))
+    if (r.contains("samples")) out.push_back(r);
+  return out;
+}
+
+TEST(Trainer, FixedTrainingSetIsSeenInEpochs) {
+  auto cfg = qstr_config();
+  cfg.train.train_samples = 20;  // batches of 8, 8, 4 per epoch
+  cfg.train.eval_every = 3;
+  cfg.train.val_samples = 16;
+  const auto dir = temp_dir("fixed_set");
+  train(cfg, dir, {});
+  const auto rows = check_rows(dir);
+  ASSERT_EQ(rows.size(), 10u);
+  EXPECT_EQ(rows[0]["samples"], 20);   // one epoch after 3 steps
+  EXPECT_EQ(rows[9]["samples"], 200);  // ten epochs after 30
+  EXPECT_TRUE(rows[0].contains("val_mse"));
+  const auto summary = nlohmann::json::parse(std::ifstream(fs::path(dir) / "train_summary.json"));
+  EXPECT_EQ(summary["train_samples"], 20);
+  EXPECT_EQ(summary["samples_seen"], 200);
+  // The best validation step is kept: the final weights score its validation MSE.
+  double best = 1e300;
+  for (const auto& r : rows) best = std::min(best, r["val_mse"].get<double>());
+  EXPECT_DOUBLE_EQ(summary["best_val_mse"].get<double>(), best);
+  fs::remove_all(dir);
+
+  // A fixed set holds sequences of one length.
+  auto bad = cfg;
+  bad.train.min_length = 2;
+  EXPECT_THROW(train(bad, temp_dir("fixed_bad"), {}), UserError);
+}
+
+TEST(Trainer, FixedSetResumeContinuesIdenticalTrajectory) {
+  auto cfg = qstr_config();
+
+  cfg.train.train_samples = 20;
+  cfg.train.eval_every = 5;
+  cfg.train.val_samples = 16;
+  const auto full = temp_dir("fixed_full"), split = temp_dir("fixed_split");
+  train(cfg, full, {});
+  TrainOptions first;
+  first.stop_after = 11;  // mid-epoch, between checks
+  train(cfg, split, first);
+  TrainOptions resume;
+  resume.resume = true;
+  train(cfg, split, resume);
+  EXPECT_EQ(deterministic_rows(split), deterministic_rows(full));
+  auto r1 = load_run(full), r2 = load_run(split);
+  auto p1 = r1.model->parameters(), p2 = r2.model->parameters();
+  ASSERT_EQ(p1.size(), p2.size());
+  for (size_t i = 0; i < p1.size(); ++i) EXPECT_TRUE(torch::equal(p1[i], p2[i]));
+  fs::remove_all(full);
+  fs::remove_all(split);
+}
+
+TEST(Trainer, ThresholdStopRecordsNStar) {
+  auto cfg = qstr_config();
+  cfg.train.eval_every = 4;
+  cfg.train.stop_below = 1e6;  // met at the first check: n* = 4 steps x 8 samples
+  const auto dir = temp_dir("nstar");
+  const auto s = train(cfg, dir, {});
+  EXPECT_EQ(s.steps, 4);
+  EXPECT_TRUE(s.early_stopped);
+  const auto ev = eval::evaluate_run(dir, {}, false);
+  EXPECT_EQ(ev.eval_json["n_star"], 32);
+  EXPECT_EQ(ev.eval_json["threshold_step"], 4);
+  // The check's test MSE is the one eval.json reports (same noise-free test set).
+  const auto rows = check_rows(dir);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_NEAR(rows[0]["test_mse"].get<double>(), ev.mse, 1e-9);
+  fs::remove_all(dir);
+
+  cfg.train.stop_below = 1e-12;  // never met: censored
+  const auto dir2 = temp_dir("nstar_censored");
+  train(cfg, dir2, {});
+  const auto ev2 = eval::evaluate_run(dir2, {}, false);
+  EXPECT_TRUE(ev2.eval_json["n_star"].is_null());
+  fs::remove_all(dir2);
+
+  auto bad = qstr_config();
+  bad.train.stop_below = 0.5;  // without eval_every
+  EXPECT_THROW(config::validate(bad), UserError);
+  bad.train.eval_every = 1;
+  bad.train.patience = 2;  // without a validation set
+  EXPECT_THROW(config::validate(bad), UserError);
+}
+
+TEST(Trainer, SimpleTestPatternDrawsSharedPointerTestPrompts) {
+  auto cfg = qstr_config();
+  cfg.task.test_pattern = "simple";
+  const auto test = make_test_task(cfg);
+  Rng rng(3);
+  const auto b = test->sample(rng, 4, 4);
+  // simple-qSTR: one target per prompt, repeated at every position.
+  for (int64_t i = 0; i < 4; ++i)
+    EXPECT_TRUE(torch::allclose(b.targets[i], b.targets[i][0].expand_as(b.targets[i])));
+  cfg.task.name = "cumsum";
+  EXPECT_THROW(make_test_task(cfg), UserError);
 }
 
 }  // namespace trainer_test

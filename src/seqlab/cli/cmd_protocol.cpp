@@ -4,13 +4,12 @@
 // whose folder already holds this exact config and an eval.json is not run again, and one that
 // was interrupted resumes from its newest checkpoint, so the command can be re-run after a stop.
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
 
-#include "seqlab/cli/child_process.h"
+#include "seqlab/cli/cell_runner.h"
 #include "seqlab/cli/common.h"
 #include "seqlab/eval/protocol_grid.h"
 #include "seqlab/report/grid_results.h"
@@ -52,24 +51,6 @@ std::vector<std::string> select(const std::vector<std::string>& all,
   return out;
 }
 
-enum class CellState { kDone, kResume, kRestart, kNew };
-
-struct PlannedCell {
-  eval::GridCell cell;
-  std::string dir, config_path;
-  CellState state = CellState::kNew;
-};
-
-std::string format_duration(double seconds) {
-  const long s = std::lround(std::max(0.0, seconds));
-  char buf[32];
-  if (s >= 3600)
-    std::snprintf(buf, sizeof(buf), "%ldh%02ldm", s / 3600, (s % 3600) / 60);
-  else
-    std::snprintf(buf, sizeof(buf), "%ldm%02lds", s / 60, s % 60);
-  return buf;
-}
-
 // "r2 0.9990" for the progress line, or why there is no score.
 std::string cell_score(const std::string& dir, const std::string& metric) {
   const auto c = report::read_cell_result(dir, metric);
@@ -88,115 +69,29 @@ void run_protocol(const ProtocolOptions& o) {
   const auto models = select(labels, o.models, "model");
   const std::string out = o.out.empty() ? "runs/" + grid.name : o.out;
 
-  // Plan: every cell's config is loaded and validated before anything runs.
-  std::vector<PlannedCell> plan;
+  std::vector<CellSpec> cells;
   std::map<std::pair<std::string, std::string>, std::string> dirs;
   for (const auto& cell : eval::grid_cells(grid)) {
     if (std::find(tasks.begin(), tasks.end(), cell.task) == tasks.end() ||
         std::find(models.begin(), models.end(), cell.model_label) == models.end())
       continue;
-    PlannedCell p{cell, (fs::path(out) / cell.name).string(), resolve_config(cell.preset)};
-    config::RunConfig cfg;
-    try {
-      cfg = load_config(cell.preset, cell.sets);
-    } catch (const UserError& e) {
-      throw UserError("cell " + cell.name + ": " + e.what());
-    }
-    const fs::path stored = fs::path(p.dir) / "config.yaml";
-    if (fs::exists(stored)) {
-      const bool same = config::to_yaml(config::load_file(stored.string())) == config::to_yaml(cfg);
-      if (!same && !o.force)
-        throw UserError("cell " + cell.name + ": " + stored.string() +
-                        " holds a different config (the protocol or a preset changed); use "
-                        "--force to retrain it, or --out for another folder");
-      const bool has_checkpoint = fs::is_directory(fs::path(p.dir) / "checkpoints") &&
-                                  !fs::is_empty(fs::path(p.dir) / "checkpoints");
-      if (!same)
-        p.state = CellState::kRestart;
-      else if (fs::exists(fs::path(p.dir) / "eval.json"))
-        p.state = CellState::kDone;
-      else
-        p.state = has_checkpoint ? CellState::kResume : CellState::kRestart;
-    }
-    dirs[{cell.task, cell.model_label}] = p.dir;
-    plan.push_back(std::move(p));
+    const std::string dir = (fs::path(out) / cell.name).string();
+    dirs[{cell.task, cell.model_label}] = dir;
+    cells.push_back({cell.name, cell.preset, cell.sets, dir});
   }
-  size_t done = 0, resume = 0;
-  for (const auto& p : plan) {
-    done += p.state == CellState::kDone;
-    resume += p.state == CellState::kResume;
-  }
-  const int jobs = o.jobs > 0 ? o.jobs : std::max(1, default_threads() / o.threads_per_job);
-  std::printf(
-      "seqlab protocol %s: %zu tasks x %zu models = %zu cells (%zu done, %zu to resume, "
-      "%zu to run) -> %s, %d job%s x %d thread%s\n",
-      grid.name.c_str(), tasks.size(), models.size(), plan.size(), done, resume,
-      plan.size() - done - resume, out.c_str(), jobs, jobs == 1 ? "" : "s", o.threads_per_job,
-      o.threads_per_job == 1 ? "" : "s");
-  if (o.dry_run) {
-    for (const auto& p : plan) {
-      const char* state[] = {"done", "resume", "restart", "new"};
-      std::printf("  %-8s %-32s %s", state[static_cast<int>(p.state)], p.cell.name.c_str(),
-                  p.config_path.c_str());
-      for (const auto& s : p.cell.sets) std::printf(" --set %s", s.c_str());
-      std::printf("\n");
-    }
-    return;
-  }
-
+  CellRunOptions run;
+  run.jobs = o.jobs > 0 ? o.jobs : std::max(1, default_threads() / o.threads_per_job);
+  run.threads_per_job = o.threads_per_job;
+  run.dry_run = o.dry_run;
+  run.force = o.force;
+  run.score = [&](const std::string& dir) { return cell_score(dir, grid.metric); };
+  char header[256];
+  std::snprintf(header, sizeof header, "seqlab protocol %s: %zu tasks x %zu models -> %s",
+                grid.name.c_str(), tasks.size(), models.size(), out.c_str());
   std::vector<std::string> failed;
-  if (!o.table_only) {
-    fs::create_directories(out);
-    std::vector<const PlannedCell*> queue;
-    for (const auto& p : plan)
-      if (p.state != CellState::kDone) queue.push_back(&p);
-    std::map<pid_t, std::pair<const PlannedCell*, std::chrono::steady_clock::time_point>> running;
-    const auto start = std::chrono::steady_clock::now();
-    size_t next = 0, finished = 0;
-    double busy_seconds = 0;  // summed wall time of finished cells, for the ETA
-    while (next < queue.size() || !running.empty()) {
-      while (next < queue.size() && static_cast<int>(running.size()) < jobs) {
-        const PlannedCell& p = *queue[next++];
-        std::vector<std::string> args = {"train", p.config_path};
-        for (const auto& s : p.cell.sets) args.insert(args.end(), {"--set", s});
-        args.insert(args.end(),
-                    {"--out", p.dir, "--threads", std::to_string(o.threads_per_job), "--quiet"});
-        if (p.state == CellState::kResume) args.push_back("--resume");
-        if (p.state == CellState::kRestart) args.push_back("--force");
-        const pid_t pid = spawn_self(args, p.dir + ".log");
-        running[pid] = {&p, std::chrono::steady_clock::now()};
-        std::printf("  start  %-32s (%s)\n", p.cell.name.c_str(),
-                    p.state == CellState::kResume ? "resumed" : "new");
-        std::fflush(stdout);
-      }
-      const ChildExit e = wait_child(-1);
-      const auto it = running.find(e.pid);
-      if (it == running.end()) continue;  // not one of ours
-      const PlannedCell& p = *it->second.first;
-      const double secs =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second.second)
-              .count();
-      running.erase(it);
-      ++finished;
-      busy_seconds += secs;
-      const size_t left = queue.size() - finished;
-      const double eta = busy_seconds / static_cast<double>(finished) *
-                         std::ceil(static_cast<double>(left) / jobs);
-      std::string result = e.ok() ? cell_score(p.dir, grid.metric)
-                                  : "FAILED (" + e.describe() + "; see " + p.dir + ".log)";
-      if (!e.ok()) failed.push_back(p.cell.name);
-      std::printf("  [%zu/%zu] %-32s %-18s %s, ETA %s\n", finished, queue.size(),
-                  p.cell.name.c_str(), result.c_str(), format_duration(secs).c_str(),
-                  left ? format_duration(eta).c_str() : "0");
-      std::fflush(stdout);
-    }
-    if (!queue.empty())
-      std::printf(
-          "ran %zu cells in %s\n", queue.size(),
-          format_duration(
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count())
-              .c_str());
-  }
+  if (!o.table_only) failed = run_cells(cells, run, header);
+  if (o.dry_run) return;
+  fs::create_directories(out);
 
   std::vector<std::vector<std::string>> run_dirs;
   std::vector<std::string> expected;

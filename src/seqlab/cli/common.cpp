@@ -46,7 +46,8 @@ std::vector<std::string> preset_names() {
   for (const auto& e : fs::recursive_directory_iterator(root)) {
     if (e.is_regular_file() && e.path().extension() == ".yaml") {
       auto rel = fs::relative(e.path(), root);
-      if (*rel.begin() == "protocols") continue;  // protocol grids, not run presets
+      // protocol grids and sweeps, not run presets
+      if (*rel.begin() == "protocols" || *rel.begin() == "sweeps") continue;
       rel.replace_extension();
       out.push_back(rel.string());
     }
@@ -55,15 +56,26 @@ std::vector<std::string> preset_names() {
   return out;
 }
 
-std::vector<std::string> protocol_names() {
+namespace {
+
+std::vector<std::string> yaml_stems(const std::string& folder) {
   std::vector<std::string> out;
-  const fs::path dir = fs::path(configs_dir()) / "protocols";
+  const fs::path dir = fs::path(configs_dir()) / folder;
   if (!fs::is_directory(dir)) return out;
   for (const auto& e : fs::directory_iterator(dir))
     if (e.is_regular_file() && e.path().extension() == ".yaml")
       out.push_back(e.path().stem().string());
   std::sort(out.begin(), out.end());
   return out;
+}
+
+}  // namespace
+
+std::vector<std::string> protocol_names() {
+  return yaml_stems("protocols");
+}
+std::vector<std::string> sweep_names() {
+  return yaml_stems("sweeps");
 }
 
 std::string resolve_config(const std::string& name_or_path) {

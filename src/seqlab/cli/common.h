@@ -20,6 +20,8 @@ std::string resolve_config(const std::string& name_or_path);
 std::vector<std::string> preset_names();
 // Protocol grids in configs/protocols/ (`seqlab protocol NAME`).
 std::vector<std::string> protocol_names();
+// Sweeps in configs/sweeps/ (`seqlab sweep NAME`).
+std::vector<std::string> sweep_names();
 // Loads a preset/file, applies --set overrides and validates.
 config::RunConfig load_config(const std::string& name_or_path,
                               const std::vector<std::string>& sets);
@@ -39,5 +41,6 @@ void add_showcase(CLI::App& app);
 void add_inspect(CLI::App& app);
 void add_scaling(CLI::App& app);
 void add_protocol(CLI::App& app);
+void add_sweep(CLI::App& app);
 
 }  // namespace seqlab::cli

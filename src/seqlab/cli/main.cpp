@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   seqlab::cli::add_inspect(app);
   seqlab::cli::add_scaling(app);
   seqlab::cli::add_protocol(app);
+  seqlab::cli::add_sweep(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -169,8 +169,8 @@ std::vector<std::string> with_zoo(std::vector<std::string> names) {
   names.insert(names.end(), kZoo.begin(), kZoo.end());
   return names;
 }
-const std::vector<std::string> kModels =
-    with_zoo({"sdssm", "complex_diagonal", "lstm", "transformer"});
+const std::vector<std::string> kModels = with_zoo(
+    {"sdssm", "complex_diagonal", "lstm", "transformer", "attention_mlp", "bigru", "flat_mlp"});
 
 const std::vector<Field>& schema() {
   static const std::vector<Field> fields = [] {
@@ -232,6 +232,40 @@ const std::vector<Field>& schema() {
     v.push_back(bool_field("task", "pos_scale", SEQLAB_FIELD_ACCESS(task.pos_scale),
                            "qstr family: scale the position codes by sqrt(d/q) (the theory's "
                            "encoding; off in the reference code)"));
+    v.push_back(string_field("task", "test_pattern", SEQLAB_FIELD_ACCESS(task.test_pattern),
+                             {"train", "simple"},
+                             "qstr: test prompts as in training, or with one shared pointer "
+                             "(the reference code's quirk, protocols.md §3.2)"));
+    // smoothness regression (tasks.md §5.2)
+    v.push_back(int_field("task", "window", SEQLAB_FIELD_ACCESS(task.window), 1, 64,
+                          "smooth_*: lags U (fixed variant) or ranks R (dynamic variant)"));
+    v.push_back(float_field("task", "a0", SEQLAB_FIELD_ACCESS(task.a0), 1e-3, 1e3,
+                            "smooth_*: smoothness a = a0 * 2^(lag or rank) * (1 + feature)"));
+    v.push_back(string_field("task", "smooth_class", SEQLAB_FIELD_ACCESS(task.smooth_class),
+                             {"task", "aniso", "mixed"},
+                             "smooth_*: gamma = max (aniso) or sum (mixed) of a_c s_c; task = "
+                             "the task's own (smooth_mixed: mixed, else aniso)"));
+    v.push_back(int_field("task", "max_order", SEQLAB_FIELD_ACCESS(task.max_order), 1, 16,
+                          "smooth_*: K, the most active coordinates in one term"));
+    v.push_back(float_field("task", "t_max", SEQLAB_FIELD_ACCESS(task.t_max), 0.0, 64.0,
+                            "smooth_*: truncation level T_max of gamma"));
+    v.push_back(float_field("task", "eta", SEQLAB_FIELD_ACCESS(task.eta), 0.0, 16.0,
+                            "smooth_*: extra coefficient decay eta"));
+    v.push_back(float_field("task", "noise", SEQLAB_FIELD_ACCESS(task.noise), 0.0, 1e3,
+                            "smooth_*: label-noise sd sigma (test sets are noise-free)"));
+    v.push_back(
+        float_field("task", "margin", SEQLAB_FIELD_ACCESS(task.margin), 0.0, 1.0,
+                    "smooth_dynamic: least gap between sorted importances (final readout)"));
+    v.push_back(int_field("task", "select_window", SEQLAB_FIELD_ACCESS(task.select_window), 1,
+                          1 << 20,
+                          "smooth_dynamic, seq readout: tokens W the top ranks come from"));
+    v.push_back(string_field("task", "smooth_readout", SEQLAB_FIELD_ACCESS(task.smooth_readout),
+                             {"final", "seq"},
+                             "smooth_*: one target at the last position, or one per position"));
+    v.push_back(bool_field("task", "key_in_g", SEQLAB_FIELD_ACCESS(task.key_in_g),
+                           "smooth_dynamic: the importance feature 0 is an argument of g too"));
+    v.push_back(int_field("task", "target_seed", SEQLAB_FIELD_ACCESS(task.target_seed), 0, 1e15,
+                          "smooth_*: seed of the target function (seed_f)"));
     // model
     v.push_back(
         string_field("model", "name", SEQLAB_FIELD_ACCESS(model.name), kModels, "model family"));
@@ -246,7 +280,8 @@ const std::vector<Field>& schema() {
                              "readout head (sdssm: linear|mlp; complex_diagonal: linear|nonlinear)",
                              {"sdssm", "complex_diagonal"}));
     v.push_back(int_field("model", "mlp_size", SEQLAB_FIELD_ACCESS(model.mlp_size), 1, 65536,
-                          "SD-SSM mlp readout width", {"sdssm"}));
+                          "width of the MLP: sdssm mlp readout; attention_mlp per-token ReLU MLP",
+                          {"sdssm", "attention_mlp"}));
     v.push_back(
         bool_field("model", "renorm_state", SEQLAB_FIELD_ACCESS(model.renorm_state),
                    "SD-SSM: rescale the state by powers of 2 during evaluation so long "
@@ -262,19 +297,23 @@ const std::vector<Field>& schema() {
                             "complex diagonal: eigenvalue scale s",
                             {"complex_diagonal", "complex_diagonal_block"}));
     v.push_back(int_field("model", "hidden_size", SEQLAB_FIELD_ACCESS(model.hidden_size), 1, 65536,
-                          "LSTM hidden size", {"lstm"}));
+                          "hidden size: lstm; bigru per direction; flat_mlp second width",
+                          {"lstm", "bigru", "flat_mlp"}));
     v.push_back(int_field("model", "d_model", SEQLAB_FIELD_ACCESS(model.d_model), 1, 65536,
                           "model width", with_zoo({"transformer"})));
     v.push_back(int_field("model", "heads", SEQLAB_FIELD_ACCESS(model.heads), 1, 1024, "heads",
-                          with_zoo({"transformer"})));
+                          with_zoo({"transformer", "attention_mlp"})));
     v.push_back(int_field("model", "layers", SEQLAB_FIELD_ACCESS(model.layers), 1, 256,
                           "residual blocks", with_zoo({"transformer"})));
     v.push_back(string_field("model", "positions", SEQLAB_FIELD_ACCESS(model.positions),
                              {"nope", "learned", "rope"}, "position encoding", {"transformer"}));
     v.push_back(int_field("model", "mlp_ratio", SEQLAB_FIELD_ACCESS(model.mlp_ratio), 1, 64,
-                          "MLP width / d_model", with_zoo({"transformer"})));
+                          "MLP width / d_model (flat_mlp: first width / T)",
+                          with_zoo({"transformer", "flat_mlp"})));
     v.push_back(int_field("model", "head_dim", SEQLAB_FIELD_ACCESS(model.head_dim), 0, 4096,
-                          "key dimension per head (0 = mixer default)", kZoo));
+                          "key dimension per head (0 = mixer default; attention_mlp: 0 = the "
+                          "feature width, full-width heads)",
+                          with_zoo({"attention_mlp"})));
     v.push_back(int_field("model", "expand", SEQLAB_FIELD_ACCESS(model.expand), 1, 16,
                           "inner width / d_model (Mamba, qLSTM, mlp)", kZoo));
     v.push_back(int_field("model", "conv_size", SEQLAB_FIELD_ACCESS(model.conv_size), 0, 64,
@@ -287,6 +326,13 @@ const std::vector<Field>& schema() {
     v.push_back(string_field("model", "channel_mixer", SEQLAB_FIELD_ACCESS(model.channel_mixer),
                              {"mlp", "glu", "none"}, "channel mixer after each mixer (§5.2)",
                              kZoo));
+    v.push_back(string_field("model", "activation", SEQLAB_FIELD_ACCESS(model.activation),
+                             {"gelu", "relu"}, "activation of the mlp channel mixer", kZoo));
+    v.push_back(bool_field("model", "pre_channel_mixer",
+                           SEQLAB_FIELD_ACCESS(model.pre_channel_mixer),
+                           "a channel-mixer sublayer before the mixer too (the smoothness "
+                           "paper's FNN -> SSM -> FNN block, protocols.md §1.3)",
+                           kZoo));
     v.push_back(string_field("model", "norm", SEQLAB_FIELD_ACCESS(model.norm),
                              {"rmsnorm", "layernorm", "transposed_ln"},
                              "norm of the residual blocks; transposed_ln = DLR's scalar-affine "
@@ -416,6 +462,18 @@ const std::vector<Field>& schema() {
     v.push_back(int_field("train", "early_stop_window",
                           SEQLAB_FIELD_ACCESS(train.early_stop_window), 1, 1e9,
                           "steps in the running train accuracy"));
+    v.push_back(int_field("train", "train_samples", SEQLAB_FIELD_ACCESS(train.train_samples), 0,
+                          1e9, "fixed training set of n sequences, epochs over it (0 = online)"));
+    v.push_back(int_field("train", "val_samples", SEQLAB_FIELD_ACCESS(train.val_samples), 0, 1e9,
+                          "validation sequences for early stopping (0 = none)"));
+    v.push_back(int_field("train", "eval_every", SEQLAB_FIELD_ACCESS(train.eval_every), 0, 1e9,
+                          "steps between held-out checks (validation MSE, test threshold)"));
+    v.push_back(int_field("train", "patience", SEQLAB_FIELD_ACCESS(train.patience), 0, 1e9,
+                          "checks without a better validation MSE before stopping; the best "
+                          "weights are kept (0 = off)"));
+    v.push_back(float_field("train", "stop_below", SEQLAB_FIELD_ACCESS(train.stop_below), 0.0, 1e9,
+                            "stop at the first check whose test MSE (eval.samples_per_length "
+                            "noise-free samples, eval.seed) is below this; records n* (0 = off)"));
     // eval (tasks.md §1.1)
     v.push_back(int_field("eval", "max_length", SEQLAB_FIELD_ACCESS(eval.max_length), 1, 1 << 24,
                           "longest evaluated length"));
@@ -557,6 +615,16 @@ void validate(const RunConfig& cfg) {
   if (t.schedule == "warmup_cosine" && t.warmup_steps > t.steps)
     throw UserError("train.warmup_steps = " + std::to_string(t.warmup_steps) +
                     " exceeds train.steps = " + std::to_string(t.steps));
+  if (t.train_samples > 0 && t.min_length != t.max_length)
+    throw UserError("train.train_samples needs one sequence length: train.min_length = " +
+                    std::to_string(t.min_length) +
+                    " differs from train.max_length = " + std::to_string(t.max_length));
+  if ((t.val_samples > 0 || t.patience > 0 || t.stop_below > 0) && t.eval_every == 0)
+    throw UserError(
+        "train.val_samples, train.patience and train.stop_below need held-out checks: set "
+        "train.eval_every > 0");
+  if (t.patience > 0 && t.val_samples == 0)
+    throw UserError("train.patience needs a validation set: set train.val_samples > 0");
   const auto& e = cfg.eval;
   if (e.id_max_length > e.max_length)
     throw UserError("eval.id_max_length = " + std::to_string(e.id_max_length) +

@@ -31,6 +31,20 @@ struct TaskConfig {
   std::string link = "linear";
   std::string set_encoding = "concat";
   bool pos_scale = false;
+  std::string test_pattern = "train";  // qstr: test prompts drawn as in training, or `simple`
+  // smooth_aniso, smooth_mixed, smooth_dynamic (tasks.md §5; see tasks/task.h TaskOptions)
+  int64_t window = 3;
+  double a0 = 1.0;
+  std::string smooth_class = "task";
+  int64_t max_order = 3;
+  double t_max = 8.0;
+  double eta = 0.0;
+  double noise = 0.3;
+  double margin = 0.0;
+  int64_t select_window = 16;
+  std::string smooth_readout = "final";
+  bool key_in_g = false;
+  int64_t target_seed = 0;
 };
 
 struct ModelConfig {
@@ -64,6 +78,8 @@ struct ModelConfig {
   int64_t chunk_size = 64;            // chunk length of the chunked scan path
   std::string scan_path = "fused";    // fused | chunked | reference
   std::string channel_mixer = "mlp";  // mlp | glu | none
+  std::string activation = "gelu";    // mlp channel mixer: gelu | relu
+  bool pre_channel_mixer = false;     // a channel mixer before the mixer too (FNN, SSM, FNN)
   std::string norm = "rmsnorm";       // rmsnorm | layernorm | transposed_ln
   std::string block = "pre_norm";     // pre_norm | post_norm | none (mixers.md §5.1)
   bool allow_neg_eigval = false;      // DeltaNet family: beta in (0, 2)
@@ -110,6 +126,14 @@ struct TrainConfig {
   int64_t keep_checkpoints = 2;
   double early_stop_accuracy = 0.0;  // stop when the running train accuracy reaches this (0 = off)
   int64_t early_stop_window = 200;   // steps in the running accuracy
+  // Sample-size protocols (tasks.md §4.2, §5.3): a fixed training set of n sequences instead of
+  // fresh batches, a validation set for early stopping (the best-validation weights are kept),
+  // and a stop at the first held-out check whose noise-free test MSE is below a threshold.
+  int64_t train_samples = 0;  // n; 0 = a fresh batch every step (online)
+  int64_t val_samples = 0;    // 0 = no validation set
+  int64_t eval_every = 0;     // steps between held-out checks (validation, threshold); 0 = none
+  int64_t patience = 0;       // checks without a better validation MSE before stopping; 0 = off
+  double stop_below = 0.0;    // stop when the test MSE (eval.* test set) is below this; 0 = off
 };
 
 struct EvalConfig {

@@ -9,6 +9,7 @@
 
 #include "seqlab/tasks/listops.h"
 #include "seqlab/tasks/pathfinder.h"
+#include "seqlab/train/fixed_set.h"
 #include "seqlab/train/loss.h"
 #include "seqlab/train/progress.h"
 #include "seqlab/train/run_dir.h"
@@ -33,34 +34,34 @@ nlohmann::json add_training_figures(nlohmann::json& js, const std::string& run_d
   js["train_seconds"] = summary.value("train_seconds", 0.0);
   js["tokens_per_s"] = summary.value("tokens_per_s", 0.0);
   js["parameters"] = summary.value("parameters", int64_t{0});
+  // Sample-size protocols: the training-set size, samples seen, the selected (best-validation)
+  // step and the threshold check's n* (null: censored).
+  for (const char* key : {"train_samples", "samples_seen", "best_step", "best_val_mse", "threshold",
+                          "threshold_step", "n_star"})
+    if (summary.contains(key)) js[key] = summary[key];
   return summary;
 }
 
+// Regression: MSE and R² on the test set, eval.samples_per_length samples drawn from eval.seed
+// (train/fixed_set.h) without label noise (train::make_test_task): for the smoothness tasks the
+// MSE is the excess risk (tasks.md §5.2 item 8). The n* threshold checks use the same set.
 RunEvaluation evaluate_regression(train::LoadedRun& run, const std::string& run_dir) {
   const auto& cfg = run.config;
-  const int64_t length = cfg.train.max_length, batch = cfg.train.batch_size;
+  const int64_t length = cfg.train.max_length;
   const int64_t samples = cfg.eval.samples_per_length;
-  Rng rng(static_cast<uint64_t>(cfg.eval.seed));
-  torch::NoGradGuard no_grad;
-  run.model->eval();
   const auto t0 = std::chrono::steady_clock::now();
-  double sum_r2 = 0, sum_mse = 0;
-  int64_t batches = 0;
-  for (int64_t done = 0; done < samples; done += batch, ++batches) {
-    const auto b = run.task->sample(rng, std::min(batch, samples - done), length);
-    const auto out = run.model->forward(b.inputs);
-    const int64_t T = out.size(1), l_out = b.targets.size(1);
-    auto pred = out.narrow(1, T - l_out, l_out);
-    sum_mse +=
-        (pred.to(torch::kFloat64) - b.targets.to(torch::kFloat64)).pow(2).mean().item<double>();
-    sum_r2 += train::batch_r2(pred, b.targets);
-  }
+  const auto test_task = train::make_test_task(cfg);
+  Rng rng(static_cast<uint64_t>(cfg.eval.seed));
+  const auto test_set = train::draw_fixed_set(*test_task, rng, samples, length);
+  const auto score =
+      train::score_fixed_set(*run.model, test_set, std::max<int64_t>(cfg.eval.batch_size, 1));
   RunEvaluation ev;
   ev.regression = true;
-  ev.r2 = batches ? sum_r2 / double(batches) : 0.0;
-  ev.mse = batches ? sum_mse / double(batches) : 0.0;
+  ev.r2 = score.r2;
+  ev.mse = score.mse;
+  const int64_t batches = (samples + cfg.eval.batch_size - 1) / cfg.eval.batch_size;
   char line[160];
-  std::snprintf(line, sizeof line, "R² %.4f, MSE %.4g on %lld fresh samples of length %lld", ev.r2,
+  std::snprintf(line, sizeof line, "R² %.4f, MSE %.4g on %lld test samples of length %lld", ev.r2,
                 ev.mse, static_cast<long long>(samples), static_cast<long long>(length));
   ev.headline = line;
   const double seconds =
@@ -76,7 +77,13 @@ RunEvaluation evaluate_regression(train::LoadedRun& run, const std::string& run_
   js["samples"] = samples;
   js["batches"] = batches;
   js["eval_seed"] = cfg.eval.seed;
+  js["test_pattern"] = cfg.task.test_pattern;
   add_training_figures(js, run_dir, run.step);
+  if (js.contains("n_star"))
+    ev.headline +=
+        js["n_star"].is_null()
+            ? "; test MSE never below " + std::to_string(cfg.train.stop_below) + " (n* censored)"
+            : "; n* = " + std::to_string(js["n_star"].get<int64_t>()) + " samples";
   js["eval_seconds"] = seconds;
   write_file_atomic((fs::path(run_dir) / "eval.json").string(), js.dump(2) + "\n");
   return ev;

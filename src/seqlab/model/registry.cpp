@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "seqlab/model/baseline_models.h"
 #include "seqlab/model/complex_diagonal_model.h"
 #include "seqlab/model/lstm_model.h"
 #include "seqlab/model/param_roles.h"
@@ -23,6 +24,14 @@ const std::vector<ModelInfo>& model_infos() {
       {"lstm", "LSTM (PyTorch nn.LSTM semantics), linear readout", "not in framework"},
       {"transformer", "causal pre-norm softmax-attention Transformer (NoPE / learned / RoPE)",
        "identity (NoPE, learned) or orthogonal LTI (RoPE)"},
+      {"attention_mlp",
+       "one layer of H full-width softmax-attention heads, no mask, then a per-token ReLU MLP; "
+       "no residual or norm (QSTR reference Transformer; float features)",
+       "identity (NoPE), non-causal"},
+      {"bigru", "bidirectional GRU with a per-token linear readout (QSTR reference RNN)",
+       "not in framework"},
+      {"flat_mlp", "MLP on the flattened sequence, widths mlp_ratio·T and hidden_size (QSTR FFN)",
+       "not in framework"},
   };
   static const std::vector<ModelInfo> all = [] {
     auto v = infos;
@@ -37,9 +46,12 @@ const std::vector<ModelInfo>& model_infos() {
 namespace {
 
 std::shared_ptr<SequenceModel> build_model(const config::ModelConfig& cfg, int64_t vocab_size,
-                                           int64_t num_classes, int64_t input_features) {
+                                           int64_t num_classes, int64_t input_features,
+                                           int64_t sequence_length) {
   for (const auto& m : mixers::mixer_infos())
     if (m.name == cfg.name) return make_zoo_model(cfg, vocab_size, num_classes, input_features);
+  if (is_baseline_model(cfg.name))
+    return make_baseline_model(cfg, input_features, num_classes, sequence_length);
   if (input_features > 0)
     throw UserError("model '" + cfg.name +
                     "' takes token ids; tasks with float features (the DLR atomic tasks) need a "
@@ -57,8 +69,9 @@ std::shared_ptr<SequenceModel> build_model(const config::ModelConfig& cfg, int64
 }  // namespace
 
 std::shared_ptr<SequenceModel> make_model(const config::ModelConfig& cfg, int64_t vocab_size,
-                                          int64_t num_classes, int64_t input_features) {
-  auto model = build_model(cfg, vocab_size, num_classes, input_features);
+                                          int64_t num_classes, int64_t input_features,
+                                          int64_t sequence_length) {
+  auto model = build_model(cfg, vocab_size, num_classes, input_features, sequence_length);
   apply_global_init(*model, cfg.init, cfg.init_std);
   return model;
 }

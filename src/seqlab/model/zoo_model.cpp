@@ -29,7 +29,8 @@ std::shared_ptr<torch::nn::Module> make_norm(torch::nn::Module& owner, const cha
 // Channel mixers of spec §5.2.
 class ChannelMixerImpl : public torch::nn::Module {
  public:
-  ChannelMixerImpl(const std::string& kind, int64_t d, int64_t ratio) : glu_(kind == "glu") {
+  ChannelMixerImpl(const std::string& kind, int64_t d, int64_t ratio, bool relu)
+      : glu_(kind == "glu"), relu_(relu) {
     const int64_t hidden = ratio * d;
     fc1 = register_module("fc1", torch::nn::Linear(d, glu_ ? 2 * hidden : hidden));
     fc2 = register_module("fc2", torch::nn::Linear(hidden, d));
@@ -40,12 +41,12 @@ class ChannelMixerImpl : public torch::nn::Module {
       auto parts = h.chunk(2, -1);
       return fc2(parts[0] * torch::silu(parts[1]));
     }
-    return fc2(torch::gelu(h));
+    return fc2(relu_ ? torch::relu(h) : torch::gelu(h));
   }
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
 
  private:
-  bool glu_;
+  bool glu_, relu_;
 };
 TORCH_MODULE(ChannelMixer);
 
@@ -54,16 +55,23 @@ class ZooBlockImpl : public torch::nn::Module {
  public:
   ZooBlockImpl(const config::ModelConfig& cfg, const mixers::ZooOptions& opts) : block_(cfg.block) {
     const bool normed = block_ != "none";
+    const bool relu = cfg.activation == "relu";
+    if (cfg.pre_channel_mixer && cfg.channel_mixer != "none") {
+      if (normed) norm0 = make_norm(*this, "norm0", cfg);
+      pre_channel = register_module(
+          "pre_channel", ChannelMixer(cfg.channel_mixer, cfg.d_model, cfg.mlp_ratio, relu));
+    }
     if (normed) norm1 = make_norm(*this, "norm1", cfg);
     mixer = mixers::make_mixer(cfg.name, opts);
     register_module("mixer", mixer);
     if (cfg.channel_mixer != "none") {
       if (normed) norm2 = make_norm(*this, "norm2", cfg);
-      channel =
-          register_module("channel", ChannelMixer(cfg.channel_mixer, cfg.d_model, cfg.mlp_ratio));
+      channel = register_module("channel",
+                                ChannelMixer(cfg.channel_mixer, cfg.d_model, cfg.mlp_ratio, relu));
     }
   }
   torch::Tensor forward(torch::Tensor x) {
+    if (pre_channel) x = sublayer(norm0, pre_channel, x);
     if (block_ == "post_norm") {  // x <- Norm(x + f(x)) (DLR)
       x = apply_norm(norm1, x + mixer->forward(x));
       if (channel) x = apply_norm(norm2, x + channel(x));
@@ -77,15 +85,23 @@ class ZooBlockImpl : public torch::nn::Module {
     return x;
   }
   // What the mixer receives from the block input x.
-  torch::Tensor mixer_input(const torch::Tensor& x) {
+  torch::Tensor mixer_input(torch::Tensor x) {
+    if (pre_channel) x = sublayer(norm0, pre_channel, x);
     return block_ == "pre_norm" ? apply_norm(norm1, x) : x;
   }
 
-  std::shared_ptr<torch::nn::Module> norm1, norm2;
+  std::shared_ptr<torch::nn::Module> norm0, norm1, norm2;
   std::shared_ptr<mixers::Mixer> mixer;
-  ChannelMixer channel{nullptr};
+  ChannelMixer pre_channel{nullptr}, channel{nullptr};
 
  private:
+  // One channel-mixer sublayer in the block's residual form.
+  torch::Tensor sublayer(const std::shared_ptr<torch::nn::Module>& norm, ChannelMixer& f,
+                         const torch::Tensor& x) {
+    if (block_ == "post_norm") return apply_norm(norm, x + f(x));
+    if (block_ == "none") return f(x);
+    return x + f(apply_norm(norm, x));
+  }
   std::string block_;
 };
 TORCH_MODULE(ZooBlock);

@@ -5,8 +5,11 @@
 //       learned = Embedding(max_len, d) "pos_embedding", a longer sequence is a UserError)
 //   for each of `layers` blocks of model.block (§5.1):
 //     pre_norm (default):
+//      [x += ChannelMixer(Norm(x))]             model.pre_channel_mixer: the smoothness paper's
+//                                               FNN -> SSM -> FNN block (protocols.md §1.3)
 //       x += Mixer(Norm(x))                     the zoo mixer (mixers/zoo.h)
-//       x += ChannelMixer(Norm(x))              mlp: fc2(GELU(fc1 x)), hidden mlp_ratio·d;
+//       x += ChannelMixer(Norm(x))              mlp: fc2(act(fc1 x)), act = model.activation
+//                                               (GELU or ReLU), hidden mlp_ratio·d;
 //                                               glu: fc2(y ⊙ SiLU(gate)), (y, gate) = fc1 x;
 //                                               none: skipped (§5.2)
 //     post_norm (DLR): x = Norm(x + Mixer(x)); x = Norm(x + ChannelMixer(x))
@@ -15,7 +18,7 @@
 //                                               pre_norm blocks (DLR: "no final norm")
 // Norm (model.norm) is RMSNorm or LayerNorm (ε = 1e-5), or DLR's TransposedLN (scalar shift and
 // scale, biased std, no ε). Parameter names: embedding.weight,
-// blocks.<l>.{norm1,mixer,norm2,channel}.*, norm.*, readout.*.
+// blocks.<l>.{norm0,pre_channel,norm1,mixer,norm2,channel}.*, norm.*, readout.*.
 // LTI mixer options (model.bidirectional, max_kernel_length, dt_min/dt_max, lti_output, ...)
 // reach dlr / s4d / dss / lru through zoo_options().
 #pragma once

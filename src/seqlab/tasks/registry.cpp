@@ -8,6 +8,7 @@
 #include "seqlab/tasks/pathfinder.h"
 #include "seqlab/tasks/qstr.h"
 #include "seqlab/tasks/regular.h"
+#include "seqlab/tasks/smooth.h"
 #include "seqlab/tasks/task.h"
 #include "seqlab/util/error.h"
 
@@ -19,6 +20,7 @@ std::vector<std::string> task_names() {
   names.push_back("listops_subtrees");
   for (const auto& n : pathfinder_task_names()) names.push_back(n);
   for (const auto& n : qstr_task_names()) names.push_back(n);
+  for (const auto& n : smooth_task_names()) names.push_back(n);
   return names;
 }
 
@@ -28,6 +30,7 @@ std::unique_ptr<Task> make_task(const TaskOptions& options) {
   if (options.name == "listops_subtrees") return std::make_unique<ListOpsTask>(options);
   if (is_pathfinder_task(options.name)) return std::make_unique<PathfinderTask>(options);
   if (is_qstr_task(options.name)) return std::make_unique<QstrTask>(options);
+  if (is_smooth_task(options.name)) return std::make_unique<SmoothTask>(options);
   throw UserError("unknown task '" + options.name + "' (valid: " + join_names(task_names()) + ")");
 }
 

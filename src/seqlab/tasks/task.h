@@ -62,6 +62,21 @@ struct TaskOptions {
   int64_t tokens = 8, q = 1, dim = 10;
   std::string link = "linear", set_encoding = "concat";
   bool pos_scale = false;
+  // smooth_aniso, smooth_mixed, smooth_dynamic (§5): the sequence length is the length asked for;
+  // d = `dim`. Coordinates: (feature k, lag l < window) for the fixed variant, (content feature
+  // k, rank r < window) for the dynamic one, with smoothness a = a0 · 2^(lag or rank) · (1 + k).
+  int64_t window = 3;                 // U (fixed variant) or R (dynamic variant)
+  double a0 = 1.0;                    // smoothness of the first coordinate
+  std::string smooth_class = "task";  // task (= the task name's) | aniso | mixed
+  int64_t max_order = 3;              // K: active coordinates per term
+  double t_max = 8.0;                 // T_max: truncation level of γ
+  double eta = 0.0;                   // η: extra coefficient decay
+  double noise = 0.3;   // σ of the label noise (0 = noise-free targets, the test set)
+  double margin = 0.0;  // δ: dynamic variant, gap between sorted importances (final readout)
+  int64_t select_window = 16;            // W: dynamic variant in `seq` readout
+  std::string smooth_readout = "final";  // final | seq
+  bool key_in_g = false;                 // dynamic variant: feature 0 is also an argument of g
+  uint64_t target_seed = 0;              // seed_f: draws the target function
 };
 
 class Task {

@@ -20,7 +20,9 @@ config::RunConfig load_run_config(const std::string& run_dir) {
   return cfg;
 }
 
-std::unique_ptr<tasks::Task> make_run_task(const config::RunConfig& cfg) {
+namespace {
+
+tasks::TaskOptions task_options(const config::RunConfig& cfg) {
   tasks::TaskOptions opts;
   opts.name = cfg.task.name;
   opts.query_token = cfg.task.query_token;
@@ -46,6 +48,36 @@ std::unique_ptr<tasks::Task> make_run_task(const config::RunConfig& cfg) {
   opts.link = cfg.task.link;
   opts.set_encoding = cfg.task.set_encoding;
   opts.pos_scale = cfg.task.pos_scale;
+  opts.window = cfg.task.window;
+  opts.a0 = cfg.task.a0;
+  opts.smooth_class = cfg.task.smooth_class;
+  opts.max_order = cfg.task.max_order;
+  opts.t_max = cfg.task.t_max;
+  opts.eta = cfg.task.eta;
+  opts.noise = cfg.task.noise;
+  opts.margin = cfg.task.margin;
+  opts.select_window = cfg.task.select_window;
+  opts.smooth_readout = cfg.task.smooth_readout;
+  opts.key_in_g = cfg.task.key_in_g;
+  opts.target_seed = static_cast<uint64_t>(cfg.task.target_seed);
+  return opts;
+}
+
+}  // namespace
+
+std::unique_ptr<tasks::Task> make_run_task(const config::RunConfig& cfg) {
+  return tasks::make_task(task_options(cfg));
+}
+
+std::unique_ptr<tasks::Task> make_test_task(const config::RunConfig& cfg) {
+  auto opts = task_options(cfg);
+  opts.noise = 0.0;
+  if (cfg.task.test_pattern == "simple") {
+    if (opts.name != "qstr")
+      throw UserError("task.test_pattern = simple applies to qstr only (task.name is '" +
+                      opts.name + "')");
+    opts.name = "qstr_simple";  // same codebook and link directions, one shared pointer tuple
+  }
   return tasks::make_task(opts);
 }
 
@@ -54,8 +86,8 @@ LoadedRun load_run(const std::string& run_dir) {
   run.config = load_run_config(run_dir);
   run.task = make_run_task(run.config);
   const auto& info = run.task->info();
-  run.model =
-      model::make_model(run.config.model, info.vocab_size, info.num_classes, info.input_features);
+  run.model = model::make_model(run.config.model, info.vocab_size, info.num_classes,
+                                info.input_features, run.config.train.max_length);
   const auto ckpt = latest_checkpoint(run_dir);
   if (!ckpt) throw UserError("run '" + run_dir + "' has no checkpoint: train it first");
   const auto state = load_checkpoint(*ckpt, *run.model, nullptr);

@@ -12,6 +12,10 @@ namespace seqlab::train {
 
 config::RunConfig load_run_config(const std::string& run_dir);
 std::unique_ptr<tasks::Task> make_run_task(const config::RunConfig& cfg);
+// The task the test set is drawn from: the run's task without label noise (task.noise = 0: the
+// smoothness tasks' excess risk, tasks.md §5.2 item 8), and for qstr with task.test_pattern =
+// simple the shared-pointer distribution (the reference code's test set, protocols.md §3.2).
+std::unique_ptr<tasks::Task> make_test_task(const config::RunConfig& cfg);
 
 struct LoadedRun {
   config::RunConfig config;

@@ -3,14 +3,17 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "seqlab/model/param_roles.h"
 #include "seqlab/model/registry.h"
 #include "seqlab/train/checkpoint.h"
+#include "seqlab/train/fixed_set.h"
 #include "seqlab/train/loss.h"
 #include "seqlab/train/progress.h"
 #include "seqlab/train/run_dir.h"
@@ -26,6 +29,10 @@ namespace {
 
 // Data stream seed: distinct from the initialization seed but derived from the same train.seed.
 constexpr uint64_t kDataStream = 0x5e91ab;
+// The fixed training and validation sets (train.train_samples, train.val_samples) get their own
+// streams of the same seed, so n changes the set but not the initialization.
+constexpr uint64_t kTrainSetStream = 0x7a1d5e7;
+constexpr uint64_t kValSetStream = 0x0a15e7;
 
 }  // namespace
 
@@ -173,11 +180,37 @@ TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
   const auto& info = task->info();
   const bool regression = info.kind == tasks::TaskKind::kRegression;
   torch::manual_seed(static_cast<uint64_t>(tc.seed));
-  auto model = model::make_model(cfg.model, info.vocab_size, info.num_classes, info.input_features);
+  auto model = model::make_model(cfg.model, info.vocab_size, info.num_classes, info.input_features,
+                                 tc.max_length);
   model->train();
   auto optimizer = make_optimizer(tc, *model);
   const auto base_lrs = base_learning_rates(*optimizer);
   Rng data_rng(static_cast<uint64_t>(tc.seed) ^ kDataStream);
+
+  // Sample-size protocols: the fixed training set (epochs in a fresh order each), the validation
+  // set and the noise-free test set of the threshold checks (the one eval.json uses too).
+  const int64_t length_fixed = tc.max_length;
+  FixedSet train_set, val_set, test_set;
+  if (tc.train_samples > 0) {
+    Rng r(static_cast<uint64_t>(tc.seed) ^ kTrainSetStream);
+    train_set = draw_fixed_set(*task, r, tc.train_samples, length_fixed);
+  }
+  if (tc.val_samples > 0) {
+    Rng r(static_cast<uint64_t>(tc.seed) ^ kValSetStream);
+    val_set = draw_fixed_set(*task, r, tc.val_samples, length_fixed);
+  }
+  if (tc.stop_below > 0) {
+    const auto test_task = make_test_task(cfg);
+    Rng r(static_cast<uint64_t>(cfg.eval.seed));
+    test_set = draw_fixed_set(*test_task, r, cfg.eval.samples_per_length, length_fixed);
+  }
+  uint64_t epoch_seed = 0;
+  int64_t epoch_pos = train_set.size();  // at the end: the first step starts an epoch
+  std::vector<int64_t> order;
+  int64_t samples_seen = 0;
+  double best_val = std::numeric_limits<double>::infinity();
+  int64_t best_step = 0, checks_since_best = 0, threshold_step = 0, threshold_samples = 0;
+  const fs::path best_dir = dir / "best";
 
   TrainSummary summary;
   summary.parameters = model::count_parameters(*model);
@@ -205,6 +238,19 @@ TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
     for (const auto& a : state.value("window", nlohmann::json::array()))
       window.push_back(a.get<double>());
     summary.early_stopped = state.value("early_stopped", false);
+    samples_seen = state.value("samples_seen", int64_t{0});
+    epoch_pos = state.value("epoch_pos", train_set.size());
+    epoch_seed = std::stoull(state.value("epoch_seed", std::string("0")));
+    if (train_set.size() > 0 && epoch_pos < train_set.size()) {
+      Rng r(epoch_seed);
+      order = shuffled_indices(r, train_set.size());
+    }
+    if (state.contains("best_val") && !state["best_val"].is_null())
+      best_val = state["best_val"].get<double>();
+    best_step = state.value("best_step", int64_t{0});
+    checks_since_best = state.value("checks_since_best", int64_t{0});
+    threshold_step = state.value("threshold_step", int64_t{0});
+    threshold_samples = state.value("threshold_samples", int64_t{0});
     truncate_log(log_path, start_step);
     if (start_step >= tc.steps || summary.early_stopped) {
       summary.steps = start_step;
@@ -214,6 +260,7 @@ TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
   } else {
     fs::remove(log_path);
     fs::remove_all(dir / "checkpoints");
+    fs::remove_all(best_dir);
   }
 
   std::ofstream log(log_path, std::ios::app);
@@ -223,6 +270,7 @@ TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
   auto seconds_since = [](std::chrono::steady_clock::time_point a) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
   };
+  const int64_t eval_batch = std::max<int64_t>(cfg.eval.batch_size, 1);
   Progress progress(cfg.task.name + "/" + cfg.model.name, tc.steps,
                     options.progress && Progress::stderr_is_terminal());
   int64_t tokens_this_run = 0;
@@ -242,6 +290,14 @@ TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
     s["interval_steps"] = interval_steps;
     s["window"] = nlohmann::json(std::vector<double>(window.begin(), window.end()));
     s["early_stopped"] = summary.early_stopped;
+    s["samples_seen"] = samples_seen;
+    s["epoch_pos"] = epoch_pos;
+    s["epoch_seed"] = std::to_string(epoch_seed);
+    if (std::isfinite(best_val)) s["best_val"] = best_val;
+    s["best_step"] = best_step;
+    s["checks_since_best"] = checks_since_best;
+    s["threshold_step"] = threshold_step;
+    s["threshold_samples"] = threshold_samples;
     s["step"] = step;
     return s;
   };
@@ -253,8 +309,25 @@ TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
     ++step;
     const double lr = learning_rate(tc, step);
     set_lr(*optimizer, base_lrs, lr, tc.lr);
-    const int64_t length = data_rng.uniform_range(tc.min_length, tc.max_length);
-    const auto batch = task->sample(data_rng, tc.batch_size, length);
+    int64_t length = length_fixed;
+    tasks::Batch batch;
+    if (train_set.size() > 0) {  // the next min(batch, n) samples of this epoch's order
+      if (epoch_pos >= train_set.size()) {
+        epoch_seed = data_rng.next_u64();
+        Rng r(epoch_seed);
+        order = shuffled_indices(r, train_set.size());
+        epoch_pos = 0;
+      }
+      const int64_t b = std::min(tc.batch_size, train_set.size() - epoch_pos);
+      batch = train_set.gather(torch::tensor(
+          std::vector<int64_t>(order.begin() + epoch_pos, order.begin() + epoch_pos + b),
+          torch::kInt64));
+      epoch_pos += b;
+    } else {
+      length = data_rng.uniform_range(tc.min_length, tc.max_length);
+      batch = task->sample(data_rng, tc.batch_size, length);
+    }
+    samples_seen += batch.inputs.size(0);
     const auto scored =
         train_step(*model, *optimizer, batch, tc.grad_clip, task->info().class_weighted_loss);
     const double loss_value = scored.loss;
@@ -276,9 +349,39 @@ TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
       window_sum -= window.front();
       window.pop_front();
     }
-    const bool stop_early =
-        tc.early_stop_accuracy > 0 && static_cast<int64_t>(window.size()) == tc.early_stop_window &&
-        window_sum / static_cast<double>(window.size()) >= tc.early_stop_accuracy;
+    bool stop_early = tc.early_stop_accuracy > 0 &&
+                      static_cast<int64_t>(window.size()) == tc.early_stop_window &&
+                      window_sum / static_cast<double>(window.size()) >= tc.early_stop_accuracy;
+    // Held-out checks: validation MSE (best weights kept in best/, patience) and the test
+    // threshold of n* (protocols.md §3.2: n* = samples seen at the first check below tau).
+    if (tc.eval_every > 0 && (step % tc.eval_every == 0 || step == tc.steps)) {
+      nlohmann::json row;
+      row["step"] = step;
+      row["samples"] = samples_seen;
+      if (val_set.size() > 0) {
+        const double v = score_fixed_set(*model, val_set, eval_batch).mse;
+        row["val_mse"] = v;
+        if (v < best_val) {
+          best_val = v;
+          best_step = step;
+          checks_since_best = 0;
+          save_checkpoint(best_dir.string(), step, *model, nullptr, {{"val_mse", v}}, 1);
+        } else if (tc.patience > 0 && ++checks_since_best >= tc.patience) {
+          stop_early = true;
+        }
+      }
+      if (test_set.size() > 0) {
+        const double t = score_fixed_set(*model, test_set, eval_batch).mse;
+        row["test_mse"] = t;
+        if (t < tc.stop_below && threshold_step == 0) {
+          threshold_step = step;
+          threshold_samples = samples_seen;
+          stop_early = true;
+        }
+      }
+      log << row.dump() << "\n";
+      log.flush();
+    }
     const bool last = step == tc.steps || stop_early;
 
     if (step % tc.log_every == 0 || last) {
@@ -316,6 +419,17 @@ TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
     if (stop_early) break;
   }
   progress.finish();
+  // With a validation set, a finished run ends with the best-validation weights (a final
+  // checkpoint at the last step holds them, so evaluation and inspection see the selected model).
+  // A run stopped part-way (stop_after) keeps its own weights, so that it resumes exactly.
+  const bool finished = step == tc.steps || summary.early_stopped;
+  if (finished && val_set.size() > 0 && best_step > 0 && best_step != step) {
+    if (const auto best = latest_checkpoint(best_dir.string())) {
+      load_checkpoint(*best, *model, nullptr);
+      save_checkpoint(run_dir, step, *model, optimizer.get(), state_json(step),
+                      tc.keep_checkpoints);
+    }
+  }
   const double run_seconds = seconds_since(t0);
   summary.steps = step;
   summary.train_seconds = elapsed_before + run_seconds;
@@ -329,6 +443,18 @@ TrainSummary train(const config::RunConfig& cfg, const std::string& run_dir,
   js["final_loss"] = summary.final_loss;
   js["final_accuracy"] = summary.final_accuracy;
   js["parameters"] = summary.parameters;
+  js["samples_seen"] = samples_seen;
+  if (tc.train_samples > 0) js["train_samples"] = tc.train_samples;
+  if (val_set.size() > 0) {
+    js["best_val_mse"] = best_val;
+    js["best_step"] = best_step;
+  }
+  if (tc.stop_below > 0) {
+    // n* (protocols.md §3.2); null = censored (the threshold was not reached within train.steps)
+    js["threshold"] = tc.stop_below;
+    js["threshold_step"] = threshold_step > 0 ? nlohmann::json(threshold_step) : nlohmann::json();
+    js["n_star"] = threshold_step > 0 ? nlohmann::json(threshold_samples) : nlohmann::json();
+  }
   write_file_atomic((dir / "train_summary.json").string(), js.dump(2) + "\n");
   return summary;
 }

@@ -1,0 +1,292 @@
+#include "seqlab/report/sweep_results.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <set>
+
+#include "seqlab/report/plot.h"
+#include "seqlab/util/error.h"
+#include "seqlab/util/json_io.h"
+
+namespace fs = std::filesystem;
+
+namespace seqlab::report {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Linear-interpolated quantile of sorted values (numpy's default).
+double quantile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return kNaN;
+  const double pos = q * static_cast<double>(sorted.size() - 1);
+  const auto lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+}
+
+// "%.4g", except that whole numbers from 1,000 to 10^9 (sample counts) print in full.
+std::string fmt(double v, const char* f = "%.4g") {
+  if (!std::isfinite(v)) return "n/a";
+  char buf[48];
+  if (std::string(f) == "%.4g" && std::fabs(v) >= 1000 && std::fabs(v) < 1e9 && v == std::round(v))
+    f = "%.0f";
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+SweepPoint read_point(const eval::SweepCell& cell, const std::string& dir, const std::string& y,
+                      const std::string& x_key) {
+  SweepPoint p;
+  p.cell = cell.name;
+  p.seed = cell.seed;
+  p.y = kNaN;
+  for (const auto& [key, value] : cell.values)
+    if (key == x_key) {
+      try {
+        p.x = std::stod(value);
+      } catch (const std::exception&) {
+        throw UserError("sweep: the x axis " + x_key + " has the value '" + value +
+                        "', which is not a number");
+      }
+    }
+  const fs::path eval = fs::path(dir) / "eval.json";
+  if (!fs::exists(eval)) {
+    p.status = "not run";
+    return p;
+  }
+  const auto js = read_json_file(eval.string());
+  p.train_seconds = js.value("train_seconds", 0.0);
+  if (!js.contains(y))
+    p.status = "eval.json has no '" + y + "'";
+  else if (js[y].is_null())
+    p.censored = true;
+  else if (js[y].is_number())
+    p.y = js[y].get<double>();
+  else
+    p.status = "eval.json '" + y + "' is not a number";
+  return p;
+}
+
+}  // namespace
+
+SweepResults load_sweep_results(const eval::Sweep& sweep, const std::vector<eval::SweepCell>& cells,
+                                const std::vector<std::string>& dirs) {
+  if (cells.size() != dirs.size()) throw UserError("sweep results: cells and folders differ");
+  SweepResults r;
+  r.sweep = sweep;
+  const auto& an = sweep.analysis;
+  std::map<std::string, size_t> index;  // series label -> position
+  for (size_t i = 0; i < cells.size(); ++i) {
+    const auto& c = cells[i];
+    std::vector<std::pair<std::string, std::string>> others;
+    std::string label = c.model_label;
+    for (const auto& kv : c.values)
+      if (kv.first != an.x) {
+        others.push_back(kv);
+        label += " " + eval::axis_leaf(kv.first) + "=" + kv.second;
+      }
+    auto it = index.find(label);
+    if (it == index.end()) {
+      it = index.emplace(label, r.series.size()).first;
+      r.series.push_back({label, c.model_label, others, {}, {}, std::nullopt, ""});
+    }
+    auto p = read_point(c, dirs[i], an.y, an.x);
+    ++r.cells;
+    if (p.status != "not run") {
+      ++r.cells_done;
+      r.train_seconds += p.train_seconds;
+    }
+    r.series[it->second].points.push_back(std::move(p));
+  }
+  for (auto& s : r.series) {
+    std::set<double> xs;
+    for (const auto& p : s.points) xs.insert(p.x);
+    std::vector<double> fx, fy;
+    for (double x : xs) {
+      SweepSummary sum;
+      sum.x = x;
+      std::vector<double> ys;
+      for (const auto& p : s.points) {
+        if (p.x != x) continue;
+        if (p.censored)
+          ++sum.censored;
+        else if (std::isfinite(p.y))
+          ys.push_back(p.y), ++sum.measured;
+        else
+          ++sum.missing;
+        if (std::isfinite(p.y) && x >= an.fit_min_x) fx.push_back(x), fy.push_back(p.y);
+      }
+      std::sort(ys.begin(), ys.end());
+      sum.median = quantile(ys, 0.5);
+      sum.q25 = quantile(ys, 0.25);
+      sum.q75 = quantile(ys, 0.75);
+      s.by_x.push_back(sum);
+    }
+    if (an.fit == "loglog") {
+      try {
+        s.fit = eval::fit_loglog(fx, fy);
+      } catch (const UserError& e) {
+        s.fit_note = e.what();
+      }
+    }
+  }
+  for (const auto& [a, b] : an.compare)
+    for (const auto& sa : r.series) {
+      if (sa.model != a || !sa.fit) continue;
+      for (const auto& sb : r.series)
+        if (sb.model == b && sb.others == sa.others && sb.fit)
+          r.comparisons.push_back({sa.label, sb.label, eval::slope_difference(*sa.fit, *sb.fit)});
+    }
+  return r;
+}
+
+std::string sweep_markdown(const SweepResults& r) {
+  const auto& an = r.sweep.analysis;
+  std::string md;
+  // One row per x, one column per series: median [quartiles] (censored / missing counts).
+  std::set<double> xs;
+  for (const auto& s : r.series)
+    for (const auto& b : s.by_x) xs.insert(b.x);
+  md += "| " + an.x_label + " |";
+  for (const auto& s : r.series) md += " " + s.label + " |";
+  md += "\n|---|";
+  for (size_t i = 0; i < r.series.size(); ++i) md += "---:|";
+  md += "\n";
+  for (double x : xs) {
+    md += "| " + fmt(x, "%g") + " |";
+    for (const auto& s : r.series) {
+      const auto it = std::find_if(s.by_x.begin(), s.by_x.end(),
+                                   [&](const SweepSummary& b) { return b.x == x; });
+      if (it == s.by_x.end()) {
+        md += " |";
+        continue;
+      }
+      std::string cell = fmt(it->median);
+      if (it->measured > 1) cell += " [" + fmt(it->q25) + "–" + fmt(it->q75) + "]";
+      if (it->censored) cell += " (" + std::to_string(it->censored) + " censored)";
+      if (it->missing) cell += " (" + std::to_string(it->missing) + " missing)";
+      md += " " + cell + " |";
+    }
+    md += "\n";
+  }
+  md += "\n" + an.y_label + ": median over seeds [quartiles]";
+  md +=
+      "; censored = the run ended without reaching the threshold (left out of the median and "
+      "the fit).\n";
+  if (an.fit == "loglog") {
+    md += "\n| series | points | slope of log " + an.y + " on log " + eval::axis_leaf(an.x) +
+          " | 95 % CI | predicted | expected |\n|---|---:|---:|---|---:|---|\n";
+    for (const auto& s : r.series) {
+      const auto pred = an.predicted.find(s.model);
+      const auto exp = an.expected.find(s.model);
+      md += "| " + s.label + " | ";
+      if (s.fit)
+        md += std::to_string(s.fit->points) + " | " + fmt(s.fit->slope, "%.3f") + " | [" +
+              fmt(s.fit->ci_low, "%.3f") + ", " + fmt(s.fit->ci_high, "%.3f") + "] | ";
+      else
+        md += "0 | n/a | " + s.fit_note + " | ";
+      md += (pred != an.predicted.end() ? fmt(pred->second, "%.3f") : std::string()) + " | " +
+            (exp != an.expected.end() ? exp->second : std::string()) + " |\n";
+    }
+    if (!r.comparisons.empty()) {
+      md += "\n| difference of slopes | Δ | 95 % CI |\n|---|---:|---|\n";
+      for (const auto& c : r.comparisons)
+        md += "| " + c.a + " − " + c.b + " | " + fmt(c.diff.delta, "%.3f") + " | [" +
+              fmt(c.diff.ci_low, "%.3f") + ", " + fmt(c.diff.ci_high, "%.3f") + "] |\n";
+    }
+  }
+  return md;
+}
+
+nlohmann::json sweep_json(const SweepResults& r) {
+  const auto& an = r.sweep.analysis;
+  nlohmann::json js;
+  js["name"] = r.sweep.name;
+  js["x"] = an.x;
+  js["y"] = an.y;
+  js["fit"] = an.fit;
+  js["cells"] = r.cells;
+  js["cells_done"] = r.cells_done;
+  js["train_seconds"] = r.train_seconds;
+  auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };
+  for (const auto& s : r.series) {
+    nlohmann::json sj;
+    sj["label"] = s.label;
+    sj["model"] = s.model;
+    for (const auto& [k, v] : s.others) sj["axes"][k] = v;
+    for (const auto& p : s.points)
+      sj["points"].push_back({{"cell", p.cell},
+                              {"seed", p.seed},
+                              {"x", p.x},
+                              {"y", num(p.y)},
+                              {"censored", p.censored},
+                              {"status", p.status}});
+    for (const auto& b : s.by_x)
+      sj["summary"].push_back({{"x", b.x},
+                               {"median", num(b.median)},
+                               {"q25", num(b.q25)},
+                               {"q75", num(b.q75)},
+                               {"measured", b.measured},
+                               {"censored", b.censored},
+                               {"missing", b.missing}});
+    if (s.fit)
+      sj["fit"] = {{"points", s.fit->points},
+                   {"slope", s.fit->slope},
+                   {"intercept", s.fit->intercept},
+                   {"stderr", num(s.fit->stderr_slope)},
+                   {"ci95", {num(s.fit->ci_low), num(s.fit->ci_high)}},
+                   {"dof", s.fit->dof}};
+    else if (an.fit == "loglog")
+      sj["fit_note"] = s.fit_note;
+    const auto pred = an.predicted.find(s.model);
+    if (pred != an.predicted.end()) sj["predicted_slope"] = pred->second;
+    const auto exp = an.expected.find(s.model);
+    if (exp != an.expected.end()) sj["expected"] = exp->second;
+    js["series"].push_back(sj);
+  }
+  for (const auto& c : r.comparisons)
+    js["comparisons"].push_back({{"a", c.a},
+                                 {"b", c.b},
+                                 {"delta", c.diff.delta},
+                                 {"stderr", num(c.diff.stderr_delta)},
+                                 {"ci95", {num(c.diff.ci_low), num(c.diff.ci_high)}}});
+  return js;
+}
+
+void write_sweep_results(const SweepResults& r, const std::string& out_dir) {
+  fs::create_directories(out_dir);
+  write_file_atomic((fs::path(out_dir) / "results.json").string(), sweep_json(r).dump(2) + "\n");
+  char footer[200];
+  std::snprintf(footer, sizeof footer,
+                "\n%d of %d cells have an eval.json; training time %.1f min in all.\n",
+                r.cells_done, r.cells, r.train_seconds / 60.0);
+  write_file_atomic((fs::path(out_dir) / "results.md").string(),
+                    "# " + r.sweep.analysis.title + "\n\n" + sweep_markdown(r) + footer);
+  if (!gnuplot_available()) return;
+  // Medians per series, and each fitted power law over the range it was fitted on.
+  std::vector<Series> plot;
+  for (const auto& s : r.series) {
+    Series med{s.label, {}, {}};
+    for (const auto& b : s.by_x)
+      if (std::isfinite(b.median) && b.median > 0 && b.x > 0) {
+        med.x.push_back(b.x);
+        med.y.push_back(b.median);
+      }
+    if (med.x.empty()) continue;
+    if (s.fit) {
+      char label[96];
+      std::snprintf(label, sizeof label, " (slope %.2f)", s.fit->slope);
+      med.label += label;
+    }
+    plot.push_back(med);
+  }
+  if (plot.empty()) return;
+  plot_loglog(plot, r.sweep.analysis.x_label, r.sweep.analysis.y_label, r.sweep.analysis.title,
+              (fs::path(out_dir) / "results").string());
+}
+
+}  // namespace seqlab::report
