@@ -55,6 +55,28 @@ TEST(Sweep, ExpandsSeedMajorWithEveryOverrideInOrder) {
   EXPECT_EQ(cells[3].seed, "7");
 }
 
+TEST(Sweep, AxisValuesMayBringTheirOwnOverrides) {
+  const auto s = parse_sweep(R"(sweep:
+  name: s
+  models: [{label: a, preset: p}]
+  grid: {train.train_samples: [256, {value: 4096, sets: [model.d_model=32]}]}
+  analysis: {x: train.train_samples, y: mse}
+)",
+                             "s.yaml");
+  const auto cells = sweep_cells(s);
+  ASSERT_EQ(cells.size(), 2u);
+  EXPECT_EQ(cells[1].name, "a-train_samples4096-s0");
+  EXPECT_EQ(cells[1].values[0].second, "4096");
+  EXPECT_EQ(cells[1].sets,
+            (std::vector<std::string>{"name=s/a-train_samples4096-s0", "train.train_samples=4096",
+                                      "model.d_model=32", "train.seed=0"}));
+  EXPECT_EQ(cells[0].sets.size(), 3u);
+  EXPECT_NE(error_of("sweep:\n  name: s\n  models: [{label: a, preset: p}]\n  grid: "
+                     "{task.q: [{value: 1, sets: [oops]}]}\n  analysis: {x: task.q, y: mse}\n")
+                .find("not a key=value override"),
+            std::string::npos);
+}
+
 TEST(Sweep, ShardsPartitionTheCells) {
   const auto cells = sweep_cells(parse_sweep(kSweep, "s.yaml"));
   std::multiset<size_t> seen;
@@ -86,7 +108,7 @@ TEST(Sweep, MalformedSweepsNameTheProblem) {
                 .find("model 'b'"),
             std::string::npos);
   EXPECT_NE(
-      error_of(head + "  grid: {task.q: []}\n  analysis: {x: task.q, y: mse}\n").find("is empty"),
+      error_of(head + "  grid: {task.q: []}\n  analysis: {x: task.q, y: mse}\n").find("non-empty list"),
       std::string::npos);
   EXPECT_NE(error_of(head + "  seedz: [1]\n").find("unknown key 'seedz'"), std::string::npos);
   EXPECT_NE(error_of("sweep:\n  name: s\n  models: [{label: a, preset: p}, {label: a, preset: "

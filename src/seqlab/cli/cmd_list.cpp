@@ -1,4 +1,4 @@
-// seqlab list [tasks|models|mixers|presets|protocols|keys]
+// seqlab list [tasks|models|mixers|presets|protocols|sweeps|keys]
 #include <algorithm>
 #include <cstdio>
 
@@ -14,10 +14,11 @@ namespace seqlab::cli {
 void add_list(CLI::App& app) {
   auto what = std::make_shared<std::string>("all");
   auto* sub = app.add_subcommand("list", "List tasks, models, mixers, presets and config keys");
-  sub->add_option("what", *what, "tasks | models | mixers | presets | protocols | keys | all");
+  sub->add_option("what", *what,
+                  "tasks | models | mixers | presets | protocols | sweeps | keys | all");
   sub->callback([what] {
     const std::vector<std::string> kinds = {"tasks",     "models", "mixers", "presets",
-                                            "protocols", "keys",   "all"};
+                                            "protocols", "sweeps", "keys",   "all"};
     if (std::find(kinds.begin(), kinds.end(), *what) == kinds.end())
       throw UserError("cannot list '" + *what + "' (valid: " + join_names(kinds) + ")");
     const bool all = *what == "all";
@@ -61,6 +62,10 @@ void add_list(CLI::App& app) {
     if (all || *what == "protocols") {
       std::printf("protocols (seqlab protocol NAME; %s/protocols):\n", configs_dir().c_str());
       for (const auto& p : protocol_names()) std::printf("  %s\n", p.c_str());
+    }
+    if (all || *what == "sweeps") {
+      std::printf("sweeps (seqlab sweep NAME; %s/sweeps):\n", configs_dir().c_str());
+      for (const auto& p : sweep_names()) std::printf("  %s\n", p.c_str());
     }
     if (all || *what == "keys") {
       std::printf("config keys:\n");

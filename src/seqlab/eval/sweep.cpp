@@ -50,6 +50,26 @@ std::vector<std::string> override_list(const YAML::Node& n, const std::string& w
   return sets;
 }
 
+// An axis's values: scalars, or {value: V, sets: [key=value, ...]}.
+std::vector<AxisValue> axis_values(const YAML::Node& n, const std::string& where,
+                                   const std::string& origin) {
+  if (!n.IsSequence() || n.size() == 0) fail(origin, where + " must be a non-empty list");
+  std::vector<AxisValue> out;
+  for (size_t i = 0; i < n.size(); ++i) {
+    const std::string w = where + "[" + std::to_string(i) + "]";
+    AxisValue v;
+    if (n[i].IsMap()) {
+      check_keys(n[i], {"value", "sets"}, w, origin);
+      v.value = scalar(n[i]["value"], w + ".value", origin);
+      if (n[i]["sets"]) v.sets = override_list(n[i]["sets"], w + ".sets", origin);
+    } else {
+      v.value = scalar(n[i], w, origin);
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
 bool valid_label(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.';
@@ -109,7 +129,7 @@ Sweep parse_sweep(const std::string& yaml_text, const std::string& origin) {
         if (key.empty() || key.find('.') == std::string::npos)
           fail(origin, "sweep.grid key '" + a.key +
                            "' is not a config key (section.key) or a comma-separated list of them");
-      a.values = scalar_list(kv.second, "sweep.grid." + a.key, origin);
+      a.values = axis_values(kv.second, "sweep.grid." + a.key, origin);
       s.grid.push_back(std::move(a));
     }
   }
@@ -139,7 +159,7 @@ Sweep parse_sweep(const std::string& yaml_text, const std::string& origin) {
         const auto key = kv.first.as<std::string>();
         if (!is_axis(key))
           fail(origin, where + ".grid names '" + key + "', which is not an axis of sweep.grid");
-        sm.grid[key] = scalar_list(kv.second, where + ".grid." + key, origin);
+        sm.grid[key] = axis_values(kv.second, where + ".grid." + key, origin);
       }
     }
     s.models.push_back(std::move(sm));
@@ -213,7 +233,7 @@ std::vector<SweepCell> sweep_cells(const Sweep& sweep) {
   std::vector<SweepCell> cells;
   for (const auto& seed : sweep.seeds) {
     // Odometer over the axes; each model may replace an axis's values.
-    using Point = std::vector<std::pair<std::string, std::string>>;
+    using Point = std::vector<std::pair<std::string, const AxisValue*>>;
     std::vector<std::vector<Point>> points_by_model;
     for (const auto& m : sweep.models) {
       std::vector<Point> points = {Point{}};
@@ -224,7 +244,7 @@ std::vector<SweepCell> sweep_cells(const Sweep& sweep) {
         for (const auto& p : points)
           for (const auto& v : values) {
             auto q = p;
-            q.emplace_back(axis.key, v);
+            q.emplace_back(axis.key, &v);
             next.push_back(std::move(q));
           }
         points = std::move(next);
@@ -242,15 +262,18 @@ std::vector<SweepCell> sweep_cells(const Sweep& sweep) {
         c.model_label = m.label;
         c.preset = m.preset;
         c.seed = seed;
-        c.values = points_by_model[mi][k];
+        const auto& point = points_by_model[mi][k];
+        for (const auto& [key, v] : point) c.values.emplace_back(key, v->value);
         c.name = m.label;
         for (const auto& [key, value] : c.values) c.name += "-" + axis_leaf(key) + name_part(value);
         c.name += "-s" + name_part(seed);
         c.sets = {"name=" + sweep.name + "/" + c.name};
         c.sets.insert(c.sets.end(), sweep.sets.begin(), sweep.sets.end());
         c.sets.insert(c.sets.end(), m.sets.begin(), m.sets.end());
-        for (const auto& [axis, value] : c.values)
-          for (const auto& key : axis_keys(axis)) c.sets.push_back(key + "=" + value);
+        for (const auto& [axis, v] : point) {
+          for (const auto& key : axis_keys(axis)) c.sets.push_back(key + "=" + v->value);
+          c.sets.insert(c.sets.end(), v->sets.begin(), v->sets.end());
+        }
         for (const auto& key : sweep.seed_keys) c.sets.push_back(key + "=" + seed);
         cells.push_back(std::move(c));
       }

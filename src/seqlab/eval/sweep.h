@@ -14,6 +14,8 @@
 //     grid:                                  # axes (cartesian product, in this order)
 //       task.tokens: [2, 4, 6, 8, 10, 12]    # an axis may set several keys to its value:
 //       # "task.tokens,train.min_length,train.max_length": [2, 4, 8]
+//       # and a value may bring overrides of its own:
+//       # train.train_samples: [256, {value: 4096, sets: [model.d_model=32]}]
 //     seeds: [0, 1, 2]                       # train.seed of the repetitions
 //     seed_keys: [train.seed]                # keys set to the seed (default [train.seed])
 //     analysis:
@@ -34,15 +36,21 @@
 
 namespace seqlab::eval {
 
+// One value of an axis, with overrides that come with it (e.g. a capacity that grows with n).
+struct AxisValue {
+  std::string value;              // YAML scalar as written
+  std::vector<std::string> sets;  // extra key=value overrides at this value
+};
+
 struct SweepAxis {
-  std::string key;                  // config key, e.g. task.tokens
-  std::vector<std::string> values;  // YAML scalars as written
+  std::string key;  // config key, e.g. task.tokens
+  std::vector<AxisValue> values;
 };
 
 struct SweepModel {
   std::string label, preset;
   std::vector<std::string> sets;
-  std::map<std::string, std::vector<std::string>> grid;  // axis key -> this model's values
+  std::map<std::string, std::vector<AxisValue>> grid;  // axis key -> this model's values
 };
 
 struct SweepAnalysis {
@@ -67,7 +75,8 @@ struct Sweep {
 struct SweepCell {
   std::string name, model_label, preset, seed;
   std::vector<std::pair<std::string, std::string>> values;  // (axis key, value), grid order
-  std::vector<std::string> sets;  // name=, the sweep's sets, the model's, axes, seed keys
+  // name=, the sweep's sets, the model's, each axis's keys and its value's own sets, seed keys
+  std::vector<std::string> sets;
 };
 
 // Parses and checks a sweep file (unknown keys, empty lists, repeated labels, an analysis x that
