@@ -6,38 +6,20 @@
 #include <algorithm>
 #include <set>
 
+#include "seqlab/eval/yaml_fields.h"
 #include "seqlab/util/error.h"
 
 namespace seqlab::eval {
 namespace {
 
-[[noreturn]] void fail(const std::string& origin, const std::string& what) {
-  throw UserError(origin + ": " + what);
-}
-
-void check_keys(const YAML::Node& map, const std::vector<std::string>& valid,
-                const std::string& where, const std::string& origin) {
-  if (!map.IsMap()) fail(origin, where + " must be a mapping");
-  for (const auto& kv : map) {
-    const auto key = kv.first.as<std::string>();
-    if (std::find(valid.begin(), valid.end(), key) == valid.end())
-      fail(origin, "unknown key '" + key + "' in " + where + " (valid: " + join_names(valid) + ")");
-  }
-}
-
-std::string scalar(const YAML::Node& n, const std::string& where, const std::string& origin) {
-  if (!n || !n.IsScalar() || n.Scalar().empty())
-    fail(origin, where + " must be a non-empty string");
-  return n.Scalar();
-}
+using yaml_fields::check_keys;
+using yaml_fields::fail;
+using yaml_fields::scalar;
+using yaml_fields::valid_label;
 
 std::vector<std::string> string_list(const YAML::Node& n, const std::string& where,
                                      const std::string& origin) {
-  if (!n.IsSequence()) fail(origin, where + " must be a list");
-  std::vector<std::string> out;
-  for (size_t i = 0; i < n.size(); ++i)
-    out.push_back(scalar(n[i], where + "[" + std::to_string(i) + "]", origin));
-  return out;
+  return yaml_fields::scalar_list(n, where, origin);
 }
 
 // task -> ["key=value", ...]; every task must be one of `tasks`.
@@ -62,21 +44,10 @@ std::map<std::string, std::vector<std::string>> task_sets(const YAML::Node& n,
   return out;
 }
 
-bool valid_label(const std::string& s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.';
-  });
-}
-
 }  // namespace
 
 ProtocolGrid parse_protocol_grid(const std::string& yaml_text, const std::string& origin) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    fail(origin, std::string("malformed YAML: ") + e.what());
-  }
+  const YAML::Node root = yaml_fields::load(yaml_text, origin);
   if (!root.IsMap() || !root["protocol"])
     fail(origin, "a protocol file has one top-level key 'protocol'");
   check_keys(root, {"protocol"}, "the file", origin);

@@ -6,49 +6,18 @@
 #include <algorithm>
 #include <set>
 
+#include "seqlab/eval/yaml_fields.h"
 #include "seqlab/util/error.h"
 
 namespace seqlab::eval {
 namespace {
 
-[[noreturn]] void fail(const std::string& origin, const std::string& what) {
-  throw UserError(origin + ": " + what);
-}
-
-void check_keys(const YAML::Node& map, const std::vector<std::string>& valid,
-                const std::string& where, const std::string& origin) {
-  if (!map.IsMap()) fail(origin, where + " must be a mapping");
-  for (const auto& kv : map) {
-    const auto key = kv.first.as<std::string>();
-    if (std::find(valid.begin(), valid.end(), key) == valid.end())
-      fail(origin, "unknown key '" + key + "' in " + where + " (valid: " + join_names(valid) + ")");
-  }
-}
-
-std::string scalar(const YAML::Node& n, const std::string& where, const std::string& origin) {
-  if (!n || !n.IsScalar() || n.Scalar().empty())
-    fail(origin, where + " must be a non-empty scalar");
-  return n.Scalar();
-}
-
-std::vector<std::string> scalar_list(const YAML::Node& n, const std::string& where,
-                                     const std::string& origin, bool allow_empty = false) {
-  if (!n.IsSequence()) fail(origin, where + " must be a list");
-  std::vector<std::string> out;
-  for (size_t i = 0; i < n.size(); ++i)
-    out.push_back(scalar(n[i], where + "[" + std::to_string(i) + "]", origin));
-  if (out.empty() && !allow_empty) fail(origin, where + " is empty");
-  return out;
-}
-
-std::vector<std::string> override_list(const YAML::Node& n, const std::string& where,
-                                       const std::string& origin) {
-  auto sets = scalar_list(n, where, origin, true);
-  for (const auto& s : sets)
-    if (s.find('=') == std::string::npos)
-      fail(origin, where + ": '" + s + "' is not a key=value override");
-  return sets;
-}
+using yaml_fields::check_keys;
+using yaml_fields::fail;
+using yaml_fields::override_list;
+using yaml_fields::scalar;
+using yaml_fields::scalar_list;
+using yaml_fields::valid_label;
 
 // An axis's values: scalars, or {value: V, sets: [key=value, ...]}.
 std::vector<AxisValue> axis_values(const YAML::Node& n, const std::string& where,
@@ -68,12 +37,6 @@ std::vector<AxisValue> axis_values(const YAML::Node& n, const std::string& where
     out.push_back(std::move(v));
   }
   return out;
-}
-
-bool valid_label(const std::string& s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.';
-  });
 }
 
 // A value as part of a folder name: letters, digits, '.', '_' and '-' kept, the rest '_'.
@@ -104,12 +67,7 @@ std::string axis_leaf(const std::string& axis) {
 }
 
 Sweep parse_sweep(const std::string& yaml_text, const std::string& origin) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    fail(origin, std::string("malformed YAML: ") + e.what());
-  }
+  const YAML::Node root = yaml_fields::load(yaml_text, origin);
   if (!root.IsMap() || !root["sweep"]) fail(origin, "a sweep file has one top-level key 'sweep'");
   check_keys(root, {"sweep"}, "the file", origin);
   const YAML::Node p = root["sweep"];
@@ -164,9 +122,9 @@ Sweep parse_sweep(const std::string& yaml_text, const std::string& origin) {
     }
     s.models.push_back(std::move(sm));
   }
-  s.seeds =
-      p["seeds"] ? scalar_list(p["seeds"], "sweep.seeds", origin) : std::vector<std::string>{"0"};
-  if (p["seed_keys"]) s.seed_keys = scalar_list(p["seed_keys"], "sweep.seed_keys", origin);
+  s.seeds = p["seeds"] ? scalar_list(p["seeds"], "sweep.seeds", origin, false)
+                       : std::vector<std::string>{"0"};
+  if (p["seed_keys"]) s.seed_keys = scalar_list(p["seed_keys"], "sweep.seed_keys", origin, false);
   if (!p["analysis"]) fail(origin, "sweep.analysis is missing (x, y and fit at least)");
   const YAML::Node a = p["analysis"];
   check_keys(a,
