@@ -191,6 +191,42 @@ TEST(ZooModel, PostNormAndNoneBlocksWithTransposedLN) {
   EXPECT_THROW(config::parse_yaml("model: {name: dlr, norm: batchnorm}\n", "t"), UserError);
 }
 
+// The smoothness paper's block (protocols.md §1.3 SSM-k): pre_channel_mixer adds a channel mixer
+// before the mixer, x += FNN(Norm0 x); x += SSM(Norm1 x); x += FNN(Norm2 x), and activation relu
+// replaces the MLP's GELU.
+TEST(ZooModel, PreChannelMixerAndReluActivation) {
+  auto cfg = small_config("dlr");
+  cfg.layers = 1;
+  cfg.norm = "layernorm";
+  cfg.pre_channel_mixer = true;
+  cfg.activation = "relu";
+  torch::manual_seed(2);
+  auto model = make_model(cfg, 0, 1, 3);
+  model->to(torch::kFloat64);
+  auto p = model->named_parameters();
+  ASSERT_TRUE(p.contains("blocks.0.pre_channel.fc1.weight"));
+  ASSERT_TRUE(p.contains("blocks.0.norm0.weight"));
+  torch::NoGradGuard no_grad;
+  const auto x = torch::randn({2, 7, 3}, torch::kFloat64);
+  auto lin = [&](const std::string& n, const torch::Tensor& v) {
+    return torch::matmul(v, p[n + ".weight"].t()) + p[n + ".bias"];
+  };
+  auto ln = [&](const std::string& n, const torch::Tensor& v) {
+    return torch::layer_norm(v, {16}, p[n + ".weight"], p[n + ".bias"], 1e-5);
+  };
+  auto fnn = [&](const std::string& n, const torch::Tensor& v) {
+    return lin(n + ".fc2", torch::relu(lin(n + ".fc1", v)));
+  };
+  auto h = lin("encoder", x);
+  h = h + fnn("blocks.0.pre_channel", ln("blocks.0.norm0", h));
+  const auto traces = trace_mixers(*model, x);
+  ASSERT_EQ(traces.size(), 1u);
+  EXPECT_TRUE(torch::allclose(traces[0].input, ln("blocks.0.norm1", h), 1e-10, 1e-10));
+  h = h + traces[0].mixer->forward(ln("blocks.0.norm1", h));
+  h = h + fnn("blocks.0.channel", ln("blocks.0.norm2", h));
+  EXPECT_TRUE(torch::allclose(model->forward(x), lin("readout", ln("norm", h)), 1e-10, 1e-10));
+}
+
 // Float-feature models (DLR atomic tasks) have a Linear encoder; model.encoder_bias = false
 // drops its bias, so a zero input gives a zero embedding.
 TEST(ZooModel, EncoderBiasCanBeDropped) {
