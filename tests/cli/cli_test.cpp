@@ -367,6 +367,14 @@ eval: {samples_per_length: 16, batch_size: 16}
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("4 cells (4 done, 0 to resume, 0 to run)"), std::string::npos) << r.out;
   expect_clean_error("sweep no_such_sweep", "qstr_1str_cpu");
+
+  // inspect on attention_mlp: |W_Q^T W_K| per head and the qstr block shares.
+  r = run("inspect " + preset + " --out " + (dir_ / "wqk").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto wqk = nlohmann::json::parse(std::ifstream(dir_ / "wqk" / "inspect.json"));
+  ASSERT_EQ(wqk["heads"].size(), 1u);
+  EXPECT_GT(wqk["heads"][0]["block_share"].get<double>(), 0.0);
+  EXPECT_NEAR(wqk["heads"][0]["diagonal_share_chance"].get<double>(), 1.0 / 3.0, 1e-12);
   expect_clean_error("sweep " + sweep + " --shard 3/2", "1 <= i <= n");
 }
 

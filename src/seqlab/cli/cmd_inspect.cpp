@@ -1,11 +1,11 @@
 // seqlab inspect TARGET [--input "ids"] [--length L] [--seed S] [--out DIR] [--max-maps N]
 //
 // Coefficient maps and stability diagnostics of every layer of a zoo model (spec/mixers.md §1.3,
-// §4.2). TARGET is a run directory (its newest checkpoint is loaded) or a preset / YAML file (a
-// freshly initialized model, seeded by train.seed). Mixers with a normalizer η (softmax, linear,
-// normalized attention, mLSTM, RetNet) also report its minima and the DSF eigenvalue
-// η_{i−1}/η_i ("normalizer" in the JSON; "!" after min eta flags min η < 1e-6). Writes
-// <out>/inspect.json,
+// §4.2); for attention_mlp, |W_Qᵀ W_K| per head and its block structure on qstr (QSTR Fig. 2).
+// TARGET is a run directory (its newest checkpoint is loaded) or a preset / YAML file (a freshly
+// initialized model, seeded by train.seed). Mixers with a normalizer η (softmax, linear, normalized
+// attention, mLSTM, RetNet) also report its minima and the DSF eigenvalue η_{i−1}/η_i ("normalizer"
+// in the JSON; "!" after min eta flags min η < 1e-6). Writes <out>/inspect.json,
 // <out>/maps/layer<l>_<system><s>.{svg,png} heatmaps and prints one table row per layer.
 #include <torch/torch.h>
 
@@ -17,9 +17,11 @@
 #include "seqlab/cli/common.h"
 #include "seqlab/core/diagnostics.h"
 #include "seqlab/mixers/softmax_attention.h"
+#include "seqlab/model/baseline_models.h"
 #include "seqlab/model/registry.h"
 #include "seqlab/model/zoo_model.h"
 #include "seqlab/report/plot.h"
+#include "seqlab/tasks/qstr.h"
 #include "seqlab/train/run_dir.h"
 #include "seqlab/util/error.h"
 #include "seqlab/util/json_io.h"
@@ -30,6 +32,50 @@ namespace seqlab::cli {
 namespace {
 
 namespace fs = std::filesystem;
+
+// attention_mlp (QSTR Fig. 2, protocols.md §3.6): |W_Qᵀ W_K| per head as a heatmap, and on the
+// qstr tasks the share of its mass in the block (query's ω_t slot) x (key's ω_j slot) and the
+// share of that block's mass on its diagonal (1/d_e for a structureless block).
+void inspect_qk_products(model::SequenceModel& net, const config::RunConfig& cfg,
+                         const std::string& source, const std::string& out) {
+  fs::create_directories(fs::path(out) / "maps");
+  const auto products = model::attention_qk_products(net);
+  nlohmann::json doc;
+  doc["model"] = cfg.model.name;
+  doc["source"] = source;
+  const bool qstr = tasks::is_qstr_task(cfg.task.name);
+  const int64_t d = cfg.task.dim, d_e = qstr ? tasks::qstr_embedding_dim(cfg.task.tokens) : 0;
+  std::printf("attention_mlp, %s: |W_Q^T W_K| per head\n", source.c_str());
+  for (size_t h = 0; h < products.size(); ++h) {
+    const auto m = products[h].abs().to(torch::kFloat64).contiguous();
+    const int64_t F = m.size(0);
+    std::vector<std::vector<double>> rows(static_cast<size_t>(F));
+    for (int64_t i = 0; i < F; ++i) {
+      const auto r = m[i];
+      rows[i].assign(r.data_ptr<double>(), r.data_ptr<double>() + F);
+    }
+    const std::string base = (fs::path(out) / "maps" / ("wqk_head" + std::to_string(h))).string();
+    report::plot_heatmap(rows, "|W_Q^T W_K|, head " + std::to_string(h), base);
+    nlohmann::json hj = {{"head", h}, {"map", base + ".svg"}};
+    if (qstr && d + 2 * d_e <= F) {
+      const auto block = m.narrow(0, d + d_e, d_e).narrow(1, d, d_e);
+      const double total = m.sum().item<double>(), in_block = block.sum().item<double>();
+      const double diagonal = block.diagonal().sum().item<double>();
+      hj["block_share"] = in_block / total;
+      hj["block_size_share"] = double(d_e * d_e) / double(F * F);
+      hj["diagonal_share_of_block"] = diagonal / in_block;
+      hj["diagonal_share_chance"] = 1.0 / double(d_e);
+      std::printf(
+          "  head %zu: block (query ω_t x key ω_j) holds %.1f%% of the mass (%.1f%% of the "
+          "entries); its diagonal %.1f%% of the block (chance %.1f%%)\n",
+          h, 100 * in_block / total, 100.0 * double(d_e * d_e) / double(F * F),
+          100 * diagonal / in_block, 100.0 / double(d_e));
+    }
+    doc["heads"].push_back(hj);
+  }
+  write_file_atomic((fs::path(out) / "inspect.json").string(), doc.dump(2) + "\n");
+  std::printf("-> %s/inspect.json, %s/maps/wqk_head*.{svg,png}\n", out.c_str(), out.c_str());
+}
 
 nlohmann::json summary_json(const core::Summary& s) {
   return {{"min", s.min}, {"median", s.median}, {"max", s.max}};
@@ -149,10 +195,18 @@ void add_inspect(CLI::App& app) {
       cfg = load_config(o->target, o->sets);
       task = train::make_run_task(cfg);
       torch::manual_seed(static_cast<uint64_t>(cfg.train.seed));
-      net = model::make_model(cfg.model, task->info().vocab_size, task->info().num_classes);
+      net = model::make_model(cfg.model, task->info().vocab_size, task->info().num_classes,
+                              task->info().input_features, cfg.train.max_length);
       source = "fresh initialization (seed " + std::to_string(cfg.train.seed) + ")";
     }
     net->eval();
+    if (cfg.model.name == "attention_mlp") {
+      const std::string out = !o->out.empty() ? o->out
+                                              : (is_run ? (fs::path(o->target) / "inspect").string()
+                                                        : "inspect-" + cfg.model.name);
+      inspect_qk_products(*net, cfg, source, out);
+      return;
+    }
     torch::Tensor tokens;
     if (!o->input.empty()) {
       auto ids = parse_tokens(o->input, task->info().vocab_size);

@@ -44,6 +44,16 @@ class AttentionMlpImpl : public SequenceModel {
     return fc2(torch::relu(fc1(h)));
   }
   std::string family() const override { return "attention_mlp"; }
+  std::vector<torch::Tensor> qk_products() const {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> out;
+    for (int64_t h = 0; h < heads_; ++h) {
+      const auto wq = q_proj->weight.narrow(0, h * head_dim_, head_dim_);
+      const auto wk = k_proj->weight.narrow(0, h * head_dim_, head_dim_);
+      out.push_back(torch::matmul(wq.t(), wk));
+    }
+    return out;
+  }
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr},
       fc1{nullptr}, fc2{nullptr};
 
@@ -97,6 +107,11 @@ class FlatMlpImpl : public SequenceModel {
 };
 
 }  // namespace
+
+std::vector<torch::Tensor> attention_qk_products(SequenceModel& model) {
+  if (const auto* a = dynamic_cast<AttentionMlpImpl*>(&model)) return a->qk_products();
+  return {};
+}
 
 bool is_baseline_model(const std::string& name) {
   return name == "attention_mlp" || name == "bigru" || name == "flat_mlp";

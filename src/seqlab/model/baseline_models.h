@@ -18,12 +18,19 @@
 #include <string>
 #include <vector>
 
+#include <torch/types.h>
+
 #include "seqlab/config/config.h"
 #include "seqlab/model/model.h"
 
 namespace seqlab::model {
 
 bool is_baseline_model(const std::string& name);
+
+// attention_mlp: per head h the bilinear form of its scores, W_Q,hᵀ W_K,h (F × F; the score of
+// query z_i and key z_j is z_iᵀ M_h z_j plus bias terms), the matrix QSTR Fig. 2 inspects
+// (protocols.md §3.6). Empty for other models.
+std::vector<torch::Tensor> attention_qk_products(SequenceModel& model);
 // Throws seqlab::UserError for token tasks (these models take float features), a missing
 // sequence length (flat_mlp) or a bad width.
 std::shared_ptr<SequenceModel> make_baseline_model(const config::ModelConfig& cfg,
