@@ -29,20 +29,28 @@ TEST(Presets, EveryRunPresetLoadsAndValidates) {
   EXPECT_GT(count, 40);
 }
 
+// The config of one protocol or sweep cell: its preset with the cell's overrides, validated.
+seqlab::config::RunConfig cell_config(const std::string& preset_name,
+                                      const std::vector<std::string>& sets,
+                                      const std::string& cell) {
+  const auto preset = kConfigs / (preset_name + ".yaml");
+  EXPECT_TRUE(fs::exists(preset)) << cell << ": " << preset;
+  seqlab::config::RunConfig cfg;
+  EXPECT_NO_THROW({
+    cfg = seqlab::config::load_file(preset.string());
+    for (const auto& s : sets) seqlab::config::apply_override(cfg, s);
+    seqlab::config::validate(cfg);
+  }) << cell;
+  return cfg;
+}
+
 TEST(Presets, EveryProtocolCellLoadsAndValidates) {
   int cells = 0;
   for (const auto& e : fs::directory_iterator(kConfigs / "protocols")) {
     const auto grid = seqlab::eval::parse_protocol_grid(seqlab::read_text_file(e.path().string()),
                                                         e.path().string());
     for (const auto& cell : seqlab::eval::grid_cells(grid)) {
-      const auto preset = kConfigs / (cell.preset + ".yaml");
-      ASSERT_TRUE(fs::exists(preset)) << cell.name << ": " << preset;
-      auto cfg = seqlab::config::load_file(preset.string());
-      EXPECT_NO_THROW({
-        for (const auto& s : cell.sets) seqlab::config::apply_override(cfg, s);
-        seqlab::config::validate(cfg);
-      }) << cell.name;
-      EXPECT_EQ(cfg.task.name, cell.task);
+      EXPECT_EQ(cell_config(cell.preset, cell.sets, cell.name).task.name, cell.task);
       ++cells;
     }
   }
@@ -55,13 +63,7 @@ TEST(Presets, EverySweepCellLoadsAndValidates) {
     const auto sweep =
         seqlab::eval::parse_sweep(seqlab::read_text_file(e.path().string()), e.path().string());
     for (const auto& cell : seqlab::eval::sweep_cells(sweep)) {
-      const auto preset = kConfigs / (cell.preset + ".yaml");
-      ASSERT_TRUE(fs::exists(preset)) << cell.name << ": " << preset;
-      auto cfg = seqlab::config::load_file(preset.string());
-      EXPECT_NO_THROW({
-        for (const auto& s : cell.sets) seqlab::config::apply_override(cfg, s);
-        seqlab::config::validate(cfg);
-      }) << cell.name;
+      cell_config(cell.preset, cell.sets, cell.name);
       ++cells;
     }
   }

@@ -61,6 +61,14 @@ std::vector<nlohmann::json> deterministic_rows(const std::string& run_dir) {
 
 // Spec §5.6: ordinary weights, norms and dynamics parameters are three optimizer groups; only the
 // first decays, the last trains at train.dynamics_lr.
+// The newest checkpoints of two runs hold bit-identical weights.
+void expect_same_weights(const std::string& run_a, const std::string& run_b) {
+  auto r1 = load_run(run_a), r2 = load_run(run_b);
+  auto p1 = r1.model->parameters(), p2 = r2.model->parameters();
+  ASSERT_EQ(p1.size(), p2.size());
+  for (size_t i = 0; i < p1.size(); ++i) EXPECT_TRUE(torch::equal(p1[i], p2[i]));
+}
+
 TEST(Trainer, OptimizerGroupsFollowParameterRoles) {
   auto cfg = tiny_config();
   cfg.model.name = "mamba2";
@@ -150,11 +158,7 @@ TEST(Trainer, ResumeContinuesIdenticalTrajectory) {
   const auto s2 = train(tiny_config(), split, resume);
   EXPECT_EQ(s2.steps, 20);
   EXPECT_EQ(deterministic_rows(split), deterministic_rows(full));
-  // Weights identical too.
-  auto r1 = load_run(full), r2 = load_run(split);
-  auto p1 = r1.model->parameters(), p2 = r2.model->parameters();
-  ASSERT_EQ(p1.size(), p2.size());
-  for (size_t i = 0; i < p1.size(); ++i) EXPECT_TRUE(torch::equal(p1[i], p2[i]));
+  expect_same_weights(full, split);
   fs::remove_all(full);
   fs::remove_all(split);
 }
@@ -334,10 +338,7 @@ TEST(Trainer, FixedSetResumeContinuesIdenticalTrajectory) {
   resume.resume = true;
   train(cfg, split, resume);
   EXPECT_EQ(deterministic_rows(split), deterministic_rows(full));
-  auto r1 = load_run(full), r2 = load_run(split);
-  auto p1 = r1.model->parameters(), p2 = r2.model->parameters();
-  ASSERT_EQ(p1.size(), p2.size());
-  for (size_t i = 0; i < p1.size(); ++i) EXPECT_TRUE(torch::equal(p1[i], p2[i]));
+  expect_same_weights(full, split);
   fs::remove_all(full);
   fs::remove_all(split);
 }
