@@ -15,7 +15,6 @@ namespace {
 using yaml_fields::check_keys;
 using yaml_fields::fail;
 using yaml_fields::scalar;
-using yaml_fields::valid_label;
 
 std::vector<std::string> string_list(const YAML::Node& n, const std::string& where,
                                      const std::string& origin) {
@@ -73,12 +72,7 @@ ProtocolGrid parse_protocol_grid(const std::string& yaml_text, const std::string
     const std::string where = "protocol.models[" + std::to_string(i) + "]";
     check_keys(m, {"label", "preset", "task_sets"}, where, origin);
     GridModel gm;
-    gm.label = scalar(m["label"], where + ".label", origin);
-    if (!valid_label(gm.label))
-      fail(origin, where + ".label '" + gm.label +
-                       "' may hold only letters, digits, '_' and '.' (it names run folders)");
-    if (!labels.insert(gm.label).second)
-      fail(origin, "model label '" + gm.label + "' appears twice in protocol.models");
+    gm.label = yaml_fields::model_label(m, where, "protocol.models", labels, origin);
     gm.preset = scalar(m["preset"], where + ".preset", origin);
     gm.task_sets = task_sets(m["task_sets"], g.tasks, where + ".task_sets", origin);
     g.models.push_back(std::move(gm));

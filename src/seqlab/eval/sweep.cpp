@@ -103,12 +103,7 @@ Sweep parse_sweep(const std::string& yaml_text, const std::string& origin) {
     const std::string where = "sweep.models[" + std::to_string(i) + "]";
     check_keys(m, {"label", "preset", "sets", "grid"}, where, origin);
     SweepModel sm;
-    sm.label = scalar(m["label"], where + ".label", origin);
-    if (!valid_label(sm.label))
-      fail(origin, where + ".label '" + sm.label +
-                       "' may hold only letters, digits, '_' and '.' (it names run folders)");
-    if (!labels.insert(sm.label).second)
-      fail(origin, "model label '" + sm.label + "' appears twice in sweep.models");
+    sm.label = yaml_fields::model_label(m, where, "sweep.models", labels, origin);
     sm.preset = scalar(m["preset"], where + ".preset", origin);
     if (m["sets"]) sm.sets = override_list(m["sets"], where + ".sets", origin);
     if (m["grid"]) {

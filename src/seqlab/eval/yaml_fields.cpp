@@ -52,6 +52,17 @@ bool valid_label(const std::string& s) {
   });
 }
 
+std::string model_label(const YAML::Node& model, const std::string& where, const std::string& list,
+                        std::set<std::string>& seen, const std::string& origin) {
+  const auto label = scalar(model["label"], where + ".label", origin);
+  if (!valid_label(label))
+    fail(origin, where + ".label '" + label +
+                     "' may hold only letters, digits, '_' and '.' (it names run folders)");
+  if (!seen.insert(label).second)
+    fail(origin, "model label '" + label + "' appears twice in " + list);
+  return label;
+}
+
 YAML::Node load(const std::string& yaml_text, const std::string& origin) {
   try {
     return YAML::Load(yaml_text);

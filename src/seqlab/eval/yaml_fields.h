@@ -3,6 +3,7 @@
 #pragma once
 #include <yaml-cpp/yaml.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,10 @@ std::vector<std::string> override_list(const YAML::Node& n, const std::string& w
                                        const std::string& origin);
 // Letters, digits, '_' and '.' only (the label names run folders).
 bool valid_label(const std::string& s);
+// A model entry's `label`: non-empty, valid_label, and not yet in `seen` (then added). `list`
+// names the list in the messages, e.g. "sweep.models".
+std::string model_label(const YAML::Node& model, const std::string& where, const std::string& list,
+                        std::set<std::string>& seen, const std::string& origin);
 // Parses the text; malformed YAML is an error naming `origin`.
 YAML::Node load(const std::string& yaml_text, const std::string& origin);
 
