@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../common/testing.h"
+#include "seqlab/core/dense_scan.h"
 
 namespace seqlab::mixers {
 namespace sdssm_test {
@@ -349,6 +350,39 @@ TEST(SDSSM, RejectsBadOptionsAndInputs) {
     EXPECT_NE(std::string(e.what()).find("token ids must be in [0, D) = [0, 3)"), std::string::npos)
         << e.what();
   }
+}
+
+// dense_scan_renormalized (spec/mixers.md §3.4): in double, where the raw scan does not overflow,
+// each chunk of its output is the raw states divided by one power of two per sequence (1 for the
+// first chunk), and a chunk as long as the sequence is the raw scan itself.
+TEST(SDSSM, RenormalizedScanIsTheRawScanOverPowersOfTwoPerChunk) {
+  torch::manual_seed(11);
+  const int64_t batch = 3, T = 50, N = 5, M = 4, chunk = 8;
+  const auto a = 1.5 * torch::rand({M, N, N}, torch::kFloat64);  // grows about 3.7x per step
+  const auto idx = torch::randint(0, M, {batch, T}, torch::kInt64);
+  const auto bu = torch::randn({batch, T, N}, torch::kFloat64);
+  const auto raw = core::dense_scan(a, idx, bu);
+  const auto hat = dense_scan_renormalized(a, idx, bu, chunk);
+  ASSERT_EQ(hat.sizes(), raw.sizes());
+  EXPECT_GT(raw.abs().max().item<double>(), 1e20);  // the rescaling has work to do
+  EXPECT_LT(hat.abs().max().item<double>(), 1e7);   // at most one chunk of growth, 3.7^8 ≈ 4e4
+  for (int64_t t0 = 0; t0 < T; t0 += chunk) {
+    const int64_t len = std::min(chunk, T - t0);
+    const auto ratio = raw.narrow(1, t0, len) / hat.narrow(1, t0, len);  // (B, len, N)
+    for (int64_t b = 0; b < batch; ++b) {
+      const auto r = ratio.select(0, b);
+      const double first = r.flatten()[0].item<double>();
+      const double e = std::log2(first);
+      EXPECT_NEAR(e, std::round(e), 1e-9) << "chunk at " << t0 << ", sequence " << b;
+      if (t0 == 0) {
+        EXPECT_EQ(first, 1.0);
+      }
+      EXPECT_LT(((r / first) - 1.0).abs().max().item<double>(), 1e-9)
+          << "chunk at " << t0 << ", sequence " << b;
+    }
+  }
+  EXPECT_TRUE(torch::allclose(dense_scan_renormalized(a, idx, bu, T), raw, 0.0, 0.0));
+  EXPECT_THROW(dense_scan_renormalized(a, idx, bu, 0), c10::Error);
 }
 
 }  // namespace sdssm_test

@@ -1,6 +1,5 @@
 #include "seqlab/cli/common.h"
 
-#include <dlfcn.h>
 #include <torch/torch.h>
 
 #include <cstdlib>
@@ -10,6 +9,7 @@
 #include "seqlab/report/plot.h"
 #include "seqlab/util/error.h"
 #include "seqlab/util/json_io.h"
+#include "seqlab/util/threads.h"
 
 namespace fs = std::filesystem;
 
@@ -24,14 +24,7 @@ void set_threads(int threads) {
   if (threads < 0) throw UserError("--threads = " + std::to_string(threads) + " must be >= 0");
   const int n = threads == 0 ? default_threads() : threads;
   at::set_num_threads(n);
-  // seqlab's parallelism is OpenMP (at::parallel_for in LibTorch and in the fused kernels).
-  // OpenBLAS keeps its own pthreads spinning after each call; alongside n OpenMP threads on n
-  // cores they oversubscribe the machine and made the SD-SSM training step 2-3x slower (measured
-  // at 2 threads), so BLAS runs single-threaded. Looked up at run time: the BLAS behind LibTorch
-  // may not be OpenBLAS.
-  using SetThreads = void (*)(int);
-  if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
-    fn(1);
+  use_single_thread_blas();
 }
 
 std::string configs_dir() {

@@ -286,7 +286,7 @@ const std::vector<Field>& schema() {
         bool_field("model", "renorm_state", SEQLAB_FIELD_ACCESS(model.renorm_state),
                    "SD-SSM: rescale the state by powers of 2 during evaluation so long "
                    "inputs cannot overflow float32 (mixers.md §3.4; exact up to LayerNorm eps)",
-                   {"sdssm"}));
+                   {"sdssm", "sdssm_block"}));
     v.push_back(bool_field("model", "encoder_bias", SEQLAB_FIELD_ACCESS(model.encoder_bias),
                            "float-feature tasks (DLR atomic, pathfinder): bias of the input "
                            "Linear encoder"));

@@ -40,7 +40,6 @@ namespace {
 
 // ---- shared block helpers -----------------------------------------------------------------------
 constexpr int64_t kBlock = 16;              // channels per selective-scan work item (vector lanes)
-constexpr int64_t kLinearBlock = 64;        // channels per linear-recurrence work item
 constexpr int64_t kDefaultCheckpoint = 64;  // steps between stored states (§3.3.8)
 // Backward work items aimed for per call. A constant, not the thread count, so that the
 // reduction layout (and the bits of dB, dC) never depends on the number of threads.
@@ -55,8 +54,16 @@ int64_t grain_for(int64_t work_per_item) {
   return std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(1, work_per_item));
 }
 
+// The copies below run once per step on a few dozen bytes. A loop of variable length is turned
+// into a call to memmove/memset by GCC (a quarter of the selective scan's time went there), and
+// GCC 12 assembles a constant-length copy loop from 16 scalar loads, so a full channel block is
+// copied by a memcpy of constant size, which compiles to one or two vector moves.
 template <typename scalar_t>
-inline void copy_n(const scalar_t* src, int64_t n, scalar_t* dst) {
+inline void copy_n(const scalar_t* __restrict__ src, int64_t n, scalar_t* __restrict__ dst) {
+  if (n == kBlock) {
+    std::memcpy(dst, src, kBlock * sizeof(scalar_t));
+    return;
+  }
   for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
 }
 
@@ -67,7 +74,11 @@ inline void zero_n(scalar_t* dst, int64_t n) {
 
 // dst[c] = src[c] for c < len, 0 up to kBlock.
 template <typename scalar_t>
-inline void load_padded(const scalar_t* src, int64_t len, scalar_t* dst) {
+inline void load_padded(const scalar_t* __restrict__ src, int64_t len, scalar_t* __restrict__ dst) {
+  if (len == kBlock) {
+    std::memcpy(dst, src, kBlock * sizeof(scalar_t));
+    return;
+  }
   for (int64_t c = 0; c < len; ++c) dst[c] = src[c];
   for (int64_t c = len; c < kBlock; ++c) dst[c] = scalar_t(0);
 }
@@ -111,7 +122,8 @@ struct SelectiveScanParams {
   int64_t blocks() const { return ceil_div(channels, kBlock); }
 };
 
-// Gradient buffers. The backward ADDS into them (zero them first).
+// Gradient buffers. The backward writes every element of dx and ddelta once, and ADDS into the
+// others (zero those first).
 template <typename scalar_t>
 struct SelectiveScanGrads {
   const scalar_t* dy = nullptr;       // (B, T, D) upstream ∂L/∂y
@@ -134,14 +146,18 @@ struct SelectiveWorkspace {
         carry(N * kBlock),
         dA(N * kBlock),
         hs((chunk_steps + 1) * N * kBlock),
-        as(chunk_steps * N * kBlock) {}
-  std::vector<scalar_t> At;      // A[c, m] transposed, [m][c]
-  std::vector<scalar_t> h;       // forward state
-  std::vector<scalar_t> h_next;  // forward state being written
-  std::vector<scalar_t> carry;   // backward κ = a_{t+1} dh_{t+1}
-  std::vector<scalar_t> dA;      // backward Σ_t Δ_t dlog a_t of this block
-  std::vector<scalar_t> hs;      // backward: h_{t0−1} .. h_{t1−1} of the current chunk
-  std::vector<scalar_t> as;      // backward: a_{t0} .. a_{t1−1} of the current chunk
+        as(chunk_steps * N * kBlock),
+        db_rows(ceil_div(N, kBlock) * kBlock * kBlock),
+        dc_rows(ceil_div(N, kBlock) * kBlock * kBlock) {}
+  std::vector<scalar_t> At;       // A[c, m] transposed, [m][c]
+  std::vector<scalar_t> h;        // forward state
+  std::vector<scalar_t> h_next;   // forward state being written
+  std::vector<scalar_t> carry;    // backward κ = a_{t+1} dh_{t+1}
+  std::vector<scalar_t> dA;       // backward Σ_t Δ_t dlog a_t of this block
+  std::vector<scalar_t> hs;       // backward: h_{t0−1} .. h_{t1−1} of the current chunk
+  std::vector<scalar_t> as;       // backward: a_{t0} .. a_{t1−1} of the current chunk
+  std::vector<scalar_t> db_rows;  // backward: terms of dB_t, [m][c], rows past N stay zero
+  std::vector<scalar_t> dc_rows;  // backward: terms of dC_t, likewise
   scalar_t dt[kBlock], xv[kBlock], dyv[kBlock], yv[kBlock], ddt[kBlock], dxv[kBlock];
 };
 
@@ -219,6 +235,51 @@ void selective_scan_forward(const SelectiveScanParams<scalar_t>& p) {
 }
 
 // ---- selective scan: backward ------------------------------------------------------------------
+// A channel block as one vector (GCC/Clang vector extension; 64 bytes of float = one AVX-512
+// register, two AVX2 ones), for the lane sums of the backward.
+template <typename scalar_t>
+struct BlockVec;
+template <>
+struct BlockVec<float> {
+  typedef float type __attribute__((vector_size(kBlock * sizeof(float))));
+};
+template <>
+struct BlockVec<double> {
+  typedef double type __attribute__((vector_size(kBlock * sizeof(double))));
+};
+
+// out[r] += Σ_c rows[r·kBlock + c] for r < count (rows ≥ count must be zero), for 16 rows at
+// once: rows are merged in pairs, each merge adding the two halves of both (a fixed tree, 15
+// merges of two shuffles and an add, instead of 16 serial lane sums).
+template <typename scalar_t>
+inline void add_row_sums(const scalar_t* rows, int64_t count, scalar_t* out) {
+  static_assert(kBlock == 16, "the merge tree below is written for 16 lanes");
+  using V = typename BlockVec<scalar_t>::type;
+  V r[16];
+  for (int i = 0; i < 16; ++i) std::memcpy(&r[i], rows + i * kBlock, sizeof(V));
+  V h8[8], h4[4], h2[2];
+  for (int i = 0; i < 8; ++i)  // lanes: 8 partial sums of row 2i, then 8 of row 2i + 1
+    h8[i] = __builtin_shufflevector(r[2 * i], r[2 * i + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19,
+                                    20, 21, 22, 23) +
+            __builtin_shufflevector(r[2 * i], r[2 * i + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25,
+                                    26, 27, 28, 29, 30, 31);
+  for (int i = 0; i < 4; ++i)  // 4 partial sums of each of rows 4i .. 4i + 3
+    h4[i] = __builtin_shufflevector(h8[2 * i], h8[2 * i + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18,
+                                    19, 24, 25, 26, 27) +
+            __builtin_shufflevector(h8[2 * i], h8[2 * i + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21,
+                                    22, 23, 28, 29, 30, 31);
+  for (int i = 0; i < 2; ++i)  // 2 partial sums of each of rows 8i .. 8i + 7
+    h2[i] = __builtin_shufflevector(h4[2 * i], h4[2 * i + 1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20,
+                                    21, 24, 25, 28, 29) +
+            __builtin_shufflevector(h4[2 * i], h4[2 * i + 1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19,
+                                    22, 23, 26, 27, 30, 31);
+  const V sums = __builtin_shufflevector(h2[0], h2[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22,
+                                         24, 26, 28, 30) +
+                 __builtin_shufflevector(h2[0], h2[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23,
+                                         25, 27, 29, 31);
+  for (int64_t i = 0; i < count; ++i) out[i] += sums[i];
+}
+
 // Differentiates selective_step in reverse time, carrying κ = a_{t+1} dh_{t+1} (§3.3.1 with the
 // diagonal projection of §3.3.2, in log-gate form §3.3.3):
 //   dh_t = C_t[m] dy_t[c] + κ              dC_t[m] += Σ_c dy_t[c] h_t[c, m]
@@ -226,7 +287,8 @@ void selective_scan_forward(const SelectiveScanParams<scalar_t>& p) {
 //   dΔ_t[c] += Σ_m (A[c, m] dlog a_t + dh_t B_t[m] x_t[c])
 //   dx_t[c] += Σ_m dh_t Δ_t[c] B_t[m]       dB_t[m] += Σ_c dh_t Δ_t[c] x_t[c]
 //   κ ← a_t dh_t
-// The sums over c use an OpenMP simd reduction: a fixed order for a given binary.
+// The terms of the sums over c are written to db_rows / dc_rows ([m][c], N rounded up to 16
+// rows, the rows past N kept zero) and summed 16 rows at a time by add_row_sums.
 template <typename scalar_t>
 inline void selective_reverse_step(
     int64_t N, const scalar_t* __restrict__ dt, const scalar_t* __restrict__ xv,
@@ -234,8 +296,8 @@ inline void selective_reverse_step(
     const scalar_t* __restrict__ Ct, const scalar_t* __restrict__ At,
     const scalar_t* __restrict__ h_prev, const scalar_t* __restrict__ h_cur,
     const scalar_t* __restrict__ a_cur, scalar_t* __restrict__ carry, scalar_t* __restrict__ dA,
-    scalar_t* __restrict__ ddt, scalar_t* __restrict__ dxv, scalar_t* __restrict__ dB_t,
-    scalar_t* __restrict__ dC_t) {
+    scalar_t* __restrict__ ddt, scalar_t* __restrict__ dxv, scalar_t* __restrict__ db_rows,
+    scalar_t* __restrict__ dc_rows, scalar_t* __restrict__ dB_t, scalar_t* __restrict__ dC_t) {
   scalar_t dtx[kBlock];
   for (int64_t c = 0; c < kBlock; ++c) {
     dtx[c] = dt[c] * xv[c];
@@ -245,20 +307,21 @@ inline void selective_reverse_step(
   for (int64_t m = 0; m < N; ++m) {
     const scalar_t bm = Bt[m], cm = Ct[m];
     const int64_t row = m * kBlock;
-    scalar_t db = 0, dc = 0;
-#pragma omp simd reduction(+ : db, dc)
     for (int64_t c = 0; c < kBlock; ++c) {
       const scalar_t dh = carry[row + c] + cm * dyv[c];
       const scalar_t dlog_a = dh * a_cur[row + c] * h_prev[row + c];
-      dc += dyv[c] * h_cur[row + c];
-      db += dh * dtx[c];
+      dc_rows[row + c] = dyv[c] * h_cur[row + c];
+      db_rows[row + c] = dh * dtx[c];
       dA[row + c] += dlog_a * dt[c];
       ddt[c] += dlog_a * At[row + c] + dh * bm * xv[c];
       dxv[c] += dh * dt[c] * bm;
       carry[row + c] = a_cur[row + c] * dh;
     }
-    dB_t[m] += db;
-    dC_t[m] += dc;
+  }
+  for (int64_t m0 = 0; m0 < N; m0 += kBlock) {
+    const int64_t count = std::min(kBlock, N - m0);
+    add_row_sums(db_rows + m0 * kBlock, count, dB_t + m0);
+    add_row_sums(dc_rows + m0 * kBlock, count, dC_t + m0);
   }
 }
 
@@ -300,11 +363,9 @@ void selective_backward_block(const SelectiveScanParams<scalar_t>& p,
       selective_reverse_step(N, w.dt, w.xv, w.dyv, p.Bm + (b * T + t) * N, p.Cm + (b * T + t) * N,
                              w.At.data(), w.hs.data() + s * NL, w.hs.data() + (s + 1) * NL,
                              w.as.data() + s * NL, w.carry.data(), w.dA.data(), w.ddt, w.dxv,
-                             dB_row + t * N, dC_row + t * N);
-      for (int64_t c = 0; c < len; ++c) {
-        g.ddelta[off + c] += w.ddt[c];
-        g.dx[off + c] += w.dxv[c];
-      }
+                             w.db_rows.data(), w.dc_rows.data(), dB_row + t * N, dC_row + t * N);
+      copy_n(w.ddt, len, g.ddelta + off);
+      copy_n(w.dxv, len, g.dx + off);
     }
   }
   // dh0 = a_1 dh_1: the carry left after step 1.
@@ -377,10 +438,21 @@ struct LinearRecurrenceParams {
   scalar_t* h = nullptr;                        // (B, T, D) output; read back in the backward
   scalar_t* h_last = nullptr;                   // (B, D) output
 
-  int64_t blocks() const { return ceil_div(channels, kLinearBlock); }
+  // Channels per work item. Each item walks its (b, channel range) through time; a whole row of
+  // D channels is one contiguous stream through memory, which the hardware prefetchers follow,
+  // while a part of a row is a strided one that restarts at every page (at D = 128 and T = 4096,
+  // 64-channel items ran 3x slower than whole rows). So rows are split only as far as needed for
+  // two items per thread, in multiples of 16 channels. Channels never interact here, so the
+  // split changes no result.
+  int64_t block() const {
+    const int64_t want = 2 * static_cast<int64_t>(at::get_num_threads());
+    const int64_t splits =
+        std::clamp<int64_t>(ceil_div(want, std::max<int64_t>(1, batch)), 1, ceil_div(channels, 16));
+    return ceil_div(ceil_div(channels, splits), 16) * 16;
+  }
 };
 
-// The backward ADDS into the gradient buffers (zero them first).
+// The backward writes every element of dlog_a and du once and ADDS into dh0 (zero it first).
 template <typename scalar_t>
 struct LinearRecurrenceGrads {
   const scalar_t* dh = nullptr;       // (B, T, D) upstream ∂L/∂h_t
@@ -408,7 +480,7 @@ void linear_forward_block(const LinearRecurrenceParams<scalar_t>& p, int64_t b, 
   copy_n(prev, len, p.h_last + b * D + c0);
 }
 
-// One reverse step on `len` channels: μ = g + κ, du += μ, dlog_a += μ a h_{t−1}, κ ← a μ.
+// One reverse step on `len` channels: μ = g + κ, du = μ, dlog_a = μ a h_{t−1}, κ ← a μ.
 template <typename scalar_t>
 inline void linear_reverse_step(int64_t len, const scalar_t* __restrict__ log_a,
                                 const scalar_t* __restrict__ grad_h,
@@ -417,15 +489,15 @@ inline void linear_reverse_step(int64_t len, const scalar_t* __restrict__ log_a,
   for (int64_t c = 0; c < len; ++c) {
     const scalar_t mu = grad_h[c] + carry[c];
     const scalar_t a = fast_exp(log_a[c]);
-    du[c] += mu;
-    dlog_a[c] += mu * a * h_prev[c];
+    du[c] = mu;
+    dlog_a[c] = mu * a * h_prev[c];
     carry[c] = a * mu;
   }
 }
 
 // Reverse-time adjoint of linear_forward_block (§3.3.1, n = 1; §3.3.3 log-gate form), carrying
-// κ = a_{t+1} μ_{t+1}:  μ_t = g_t + κ (μ_T = g_T + ∂L/∂h_T),  du_t += μ_t,
-// dlog_a_t += μ_t a_t h_{t−1},  κ ← a_t μ_t,  and finally dh0 += a_1 μ_1 = κ.
+// κ = a_{t+1} μ_{t+1}:  μ_t = g_t + κ (μ_T = g_T + ∂L/∂h_T),  du_t = μ_t,
+// dlog_a_t = μ_t a_t h_{t−1},  κ ← a_t μ_t,  and finally dh0 += a_1 μ_1 = κ.
 template <typename scalar_t>
 void linear_backward_block(const LinearRecurrenceParams<scalar_t>& p,
                            const LinearRecurrenceGrads<scalar_t>& g, int64_t b, int64_t c0,
@@ -448,35 +520,37 @@ void linear_backward_block(const LinearRecurrenceParams<scalar_t>& p,
   }
 }
 
+// Runs body(b, c0, len, zeros, scratch) over every (batch row, channel range) item in parallel;
+// zeros and scratch are per-thread buffers of the item width (zeros stays zero).
+template <typename scalar_t, typename Body>
+void for_each_linear_item(const LinearRecurrenceParams<scalar_t>& p, const Body& body) {
+  const int64_t B = p.batch, D = p.channels;
+  if (B == 0 || D == 0) return;
+  const int64_t width = p.block(), blocks = ceil_div(D, width);
+  at::parallel_for(0, B * blocks, grain_for(p.length * width), [&](int64_t begin, int64_t end) {
+    std::vector<scalar_t> zeros(width, scalar_t(0)), scratch(width);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t b = item / blocks, c0 = (item % blocks) * width;
+      body(b, c0, std::min(width, D - c0), zeros.data(), scratch.data());
+    }
+  });
+}
+
 template <typename scalar_t>
 void linear_recurrence_forward(const LinearRecurrenceParams<scalar_t>& p) {
-  const int64_t B = p.batch, blocks = p.blocks();
-  if (B == 0 || blocks == 0) return;
-  at::parallel_for(
-      0, B * blocks, grain_for(p.length * kLinearBlock), [&](int64_t begin, int64_t end) {
-        std::vector<scalar_t> zeros(kLinearBlock, scalar_t(0));
-        for (int64_t item = begin; item < end; ++item) {
-          const int64_t b = item / blocks, c0 = (item % blocks) * kLinearBlock;
-          linear_forward_block(p, b, c0, std::min(kLinearBlock, p.channels - c0), zeros.data());
-        }
+  for_each_linear_item(
+      p, [&](int64_t b, int64_t c0, int64_t len, const scalar_t* zeros, scalar_t* /*scratch*/) {
+        linear_forward_block(p, b, c0, len, zeros);
       });
 }
 
 template <typename scalar_t>
 void linear_recurrence_backward(const LinearRecurrenceParams<scalar_t>& p,
                                 const LinearRecurrenceGrads<scalar_t>& g) {
-  const int64_t B = p.batch, blocks = p.blocks();
-  if (B == 0 || blocks == 0) return;
-  at::parallel_for(0, B * blocks, grain_for(p.length * kLinearBlock),
-                   [&](int64_t begin, int64_t end) {
-                     std::vector<scalar_t> zeros(kLinearBlock, scalar_t(0));
-                     std::vector<scalar_t> carry(kLinearBlock);
-                     for (int64_t item = begin; item < end; ++item) {
-                       const int64_t b = item / blocks, c0 = (item % blocks) * kLinearBlock;
-                       linear_backward_block(p, g, b, c0, std::min(kLinearBlock, p.channels - c0),
-                                             zeros.data(), carry.data());
-                     }
-                   });
+  for_each_linear_item(
+      p, [&](int64_t b, int64_t c0, int64_t len, const scalar_t* zeros, scalar_t* carry) {
+        linear_backward_block(p, g, b, c0, len, zeros, carry);
+      });
 }
 
 // ---- autograd shells ---------------------------------------------------------------------------
@@ -558,7 +632,7 @@ class SelectiveScanFunction : public torch::autograd::Function<SelectiveScanFunc
     const auto& h0 = in[5];
     auto dy = grad_outputs[0].defined() ? grad_outputs[0].contiguous() : torch::zeros_like(x);
     auto dh_last = contiguous_or_undefined(grad_outputs[1]);
-    auto dx = torch::zeros_like(x), ddelta = torch::zeros_like(x);
+    auto dx = torch::empty_like(x), ddelta = torch::empty_like(x);  // written once each
     auto dA = torch::zeros_like(in[2]), dB = torch::zeros_like(in[3]),
          dC = torch::zeros_like(in[4]);
     torch::Tensor dh0 = h0.defined() ? torch::zeros_like(h0) : torch::Tensor();
@@ -616,7 +690,7 @@ class LinearRecurrenceFunction : public torch::autograd::Function<LinearRecurren
     const auto& h = saved[2];
     auto dh = grad_outputs[0].defined() ? grad_outputs[0].contiguous() : torch::zeros_like(h);
     auto dh_last = contiguous_or_undefined(grad_outputs[1]);
-    auto dlog_a = torch::zeros_like(log_a), du = torch::zeros_like(log_a);
+    auto dlog_a = torch::empty_like(log_a), du = torch::empty_like(log_a);  // written once each
     torch::Tensor dh0 = h0.defined() ? torch::zeros_like(h0) : torch::Tensor();
     AT_DISPATCH_FLOATING_TYPES(log_a.scalar_type(), "linear_recurrence_backward", [&] {
       LinearRecurrenceParams<scalar_t> p;

@@ -128,4 +128,30 @@ int64_t SDSSMImpl::state_size(int64_t position) const {
   return options_.state_size();
 }
 
+torch::Tensor dense_scan_renormalized(const torch::Tensor& a_table, const torch::Tensor& idx,
+                                      const torch::Tensor& bu, int64_t chunk) {
+  TORCH_CHECK(chunk >= 1, "dense_scan_renormalized: chunk must be >= 1, got ", chunk);
+  TORCH_CHECK(idx.dim() == 2 && bu.dim() == 3,
+              "dense_scan_renormalized: idx (B, T) and bu (B, T, N)", " expected, got ",
+              idx.sizes(), " and ", bu.sizes());
+  torch::NoGradGuard no_grad;
+  const int64_t batch = idx.size(0), T = idx.size(1);
+  std::vector<torch::Tensor> chunks;
+  torch::Tensor h;                                        // carried state x̂, (B, N)
+  auto scale = torch::ones({batch, 1, 1}, bu.options());  // 2^{-e} per sequence
+  for (int64_t t0 = 0; t0 < T; t0 += chunk) {
+    const int64_t len = std::min(chunk, T - t0);
+    const auto x = core::dense_scan(a_table, idx.narrow(1, t0, len).contiguous(),
+                                    (bu.narrow(1, t0, len) * scale).contiguous(), h);
+    chunks.push_back(x);
+    const auto last = x.select(1, len - 1);
+    const auto peak = last.abs().amax(1, /*keepdim=*/true).clamp_min(1e-30);
+    const auto factor = torch::exp2(-torch::floor(torch::log2(peak)));  // a power of two
+    h = (last * factor).contiguous();
+    scale = scale * factor.unsqueeze(-1);
+  }
+  return chunks.empty() ? torch::zeros({batch, 0, bu.size(2)}, bu.options())
+                        : torch::cat(chunks, 1);
+}
+
 }  // namespace seqlab::mixers

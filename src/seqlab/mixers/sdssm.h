@@ -85,4 +85,16 @@ class SDSSMImpl : public Mixer {
 };
 TORCH_MODULE(SDSSM);
 
+// Long-sequence inference without overflow (spec/mixers.md §3.4, "SD-SSM with p > 1"): the raw
+// state can grow by up to N^{1-1/p} per step and overflows float32 somewhere past T ≈ 150
+// (p = 1.2) or T ≈ 400 (p = 1.1) for trained models. This scans x_t = a_table[idx_t] x_{t-1} +
+// bu_t (core::dense_scan's arguments: a_table (M, N, N), idx (B, T), bu (B, T, N)) in chunks of
+// `chunk` steps and carries x = 2^e·x̂: after each chunk the carried state is divided by a power
+// of two (exact in floating point) chosen per sequence so that max|x̂| ≈ 1, and the following
+// inputs are scaled by the same factor. Returns the states of each chunk divided by that chunk's
+// 2^e, (B, T, N): equal to the raw states up to one positive factor per (sequence, chunk), which a
+// LayerNorm readout does not see (up to its ε). No gradients: inference only.
+torch::Tensor dense_scan_renormalized(const torch::Tensor& a_table, const torch::Tensor& idx,
+                                      const torch::Tensor& bu, int64_t chunk = 32);
+
 }  // namespace seqlab::mixers

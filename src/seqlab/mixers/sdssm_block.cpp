@@ -10,7 +10,8 @@
 
 namespace seqlab::mixers {
 
-SDSSMBlockImpl::SDSSMBlockImpl(const ZooOptions& o) : N_(o.state_size) {
+SDSSMBlockImpl::SDSSMBlockImpl(const ZooOptions& o)
+    : N_(o.state_size), renorm_state_(o.renorm_state) {
   if (o.d_model < 1) throw UserError("sdssm_block: model.d_model must be >= 1");
   if (o.state_size < 1) throw UserError("sdssm_block: model.state_size must be >= 1");
   if (o.dict_size < 1) throw UserError("sdssm_block: model.dict_size must be >= 1");
@@ -27,8 +28,17 @@ torch::Tensor SDSSMBlockImpl::readout(const torch::Tensor& x) {
   return out_proj(norm(x));
 }
 
+// With renorm_state, inference past one chunk scans with the power-of-two rescaling of §3.4
+// (dense_scan_renormalized): LayerNorm is scale-invariant, so the output is the raw-state block's
+// up to LayerNorm's ε, and stays finite where the raw float32 state overflows.
 torch::Tensor SDSSMBlockImpl::forward(const torch::Tensor& u) {
-  return readout(ssm->forward(u));
+  constexpr int64_t kChunk = 32;  // growth within a chunk is at most N^{(1-1/p)·32}: no overflow
+  if (!renorm_state_ || torch::GradMode::is_enabled() || u.dim() != 3 || u.size(1) <= kChunk)
+    return readout(ssm->forward(u));
+  const int64_t batch = u.size(0), T = u.size(1);
+  const auto a = ssm->build_transitions(u).reshape({batch * T, N_, N_});
+  const auto idx = torch::arange(batch * T, torch::kInt64).reshape({batch, T});
+  return readout(dense_scan_renormalized(a, idx, ssm->B->forward(u), kChunk));
 }
 
 torch::Tensor SDSSMBlockImpl::reference(const torch::Tensor& u) {

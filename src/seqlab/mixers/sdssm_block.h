@@ -8,7 +8,8 @@
 //                                          A_t = colnorm_p(Σ_k s_{t,k} A_k)
 //   y_t = out_proj(LayerNorm(x_t))          LayerNorm(N, ε = 1e-5), out_proj Linear(N → d, bias)
 //
-// Options read (ZooOptions): d_model, state_size (N), dict_size (K), lp (p).
+// Options read (ZooOptions): d_model, state_size (N), dict_size (K), lp (p), renorm_state (at
+// inference without gradients, rescale the state by powers of two per 32-step chunk, §3.4).
 // Paths: forward = generic path of core::dense_scan (one normalized A_t per (b, t), fused kernel
 // with hand-written backward); reference = the plain LibTorch loop.
 // Framework (§2.2.20 "Framework", §1.2): n = N, b = 1, k_j = B u_j, q = e_m for every state
@@ -58,6 +59,7 @@ class SDSSMBlockImpl : public Mixer {
  private:
   torch::Tensor readout(const torch::Tensor& x);  // out_proj(LayerNorm(x)), x (..., N)
   int64_t N_;
+  bool renorm_state_;
 };
 TORCH_MODULE(SDSSMBlock);
 

@@ -27,6 +27,7 @@ struct ZooOptions {
   std::string variant;            // "" = default; normalized_attention: dsf | companion (§2.2.5)
   int64_t dict_size = 8;          // SD-SSM dictionary size K (§2.2.20)
   double lp = 1.2;                // SD-SSM column-normalization exponent p (§2.2.20)
+  bool renorm_state = false;      // sdssm_block: power-of-two state rescaling at inference (§3.4)
   double scale_eigv = 1.0;        // complex diagonal: eigenvalue scale s (§2.2.21)
   // LTI mixers (dlr, s4d, dss, lru; §2.2.7-2.2.9); 0 / "default" keep the family's default.
   bool bidirectional = false;

@@ -70,37 +70,19 @@ SDSSMModel::SDSSMModel(const config::ModelConfig& cfg, int64_t vocab_size, int64
   }
 }
 
-// Long-sequence inference with option model.renorm_state (spec/mixers.md §3.4, "SD-SSM with
-// p > 1"): the raw state can grow by up to N^{1-1/p} per step and overflows float32 somewhere past
-// T ≈ 150 (p = 1.2) or T ≈ 400 (p = 1.1) for trained models, which turns the logits into NaN.
-// Without gradients, scan in chunks and carry x = 2^e·x̂: after each chunk divide the carried
-// state by a power of two (exact in floating point) chosen per sequence so max|x̂| ≈ 1, and scale
-// the following inputs B u_t by the same factor. The states of a chunk are x / 2^e, and LayerNorm
-// is scale-invariant, so the logits equal the raw-state model's up to LayerNorm's ε.
+// Long-sequence inference with option model.renorm_state: without gradients and past one chunk,
+// the states are scanned with a power-of-two rescaling per chunk (mixers::dense_scan_renormalized,
+// spec/mixers.md §3.4); LayerNorm is scale-invariant, so the logits equal the raw-state model's up
+// to LayerNorm's ε, and stay finite where the raw float32 state overflows.
 torch::Tensor SDSSMModel::states(const torch::Tensor& tokens) {
   constexpr int64_t kChunk = 32;  // growth within a chunk is at most N^{(1-1/p)·32}: no overflow
   const int64_t T = tokens.dim() == 2 ? tokens.size(1) : 0;
   if (!renorm_state_ || torch::GradMode::is_enabled() || T <= kChunk)
     return sdssm_->forward_tokens(tokens);
   const int64_t batch = tokens.size(0), N = sdssm_->options().state_size();
-  const auto a = sdssm_->symbol_transitions();
   const auto bu =
       sdssm_->B->weight.t().index_select(0, tokens.reshape({-1})).reshape({batch, T, N});
-  std::vector<torch::Tensor> chunks;
-  torch::Tensor h;                                        // carried state x̂, (B, N)
-  auto scale = torch::ones({batch, 1, 1}, bu.options());  // 2^{-e} per sequence
-  for (int64_t t0 = 0; t0 < T; t0 += kChunk) {
-    const int64_t len = std::min(kChunk, T - t0);
-    const auto x = core::dense_scan(a, tokens.narrow(1, t0, len).contiguous(),
-                                    (bu.narrow(1, t0, len) * scale).contiguous(), h);
-    chunks.push_back(x);
-    const auto last = x.select(1, len - 1);
-    const auto peak = last.abs().amax(1, /*keepdim=*/true).clamp_min(1e-30);
-    const auto factor = torch::exp2(-torch::floor(torch::log2(peak)));  // power of two
-    h = (last * factor).contiguous();
-    scale = scale * factor.unsqueeze(-1);
-  }
-  return torch::cat(chunks, 1);
+  return mixers::dense_scan_renormalized(sdssm_->symbol_transitions(), tokens, bu, kChunk);
 }
 
 torch::Tensor SDSSMModel::forward(const torch::Tensor& tokens) {

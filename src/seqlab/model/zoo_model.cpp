@@ -231,6 +231,7 @@ mixers::ZooOptions zoo_options(const config::ModelConfig& cfg) {
   o.variant = cfg.variant;
   o.dict_size = cfg.dict_size;
   o.lp = cfg.lp;
+  o.renorm_state = cfg.renorm_state;
   o.scale_eigv = cfg.scale_eigv;
   o.bidirectional = cfg.bidirectional;
   o.max_kernel_length = cfg.max_kernel_length;
