@@ -218,6 +218,16 @@ eval: {max_length: 20, length_stride: 10, samples_per_length: 8, id_max_length: 
   EXPECT_TRUE(fs::exists(dir_ / "fresh" / "maps" / "layer0_system0.svg"));
   expect_clean_error("inspect " + out + " --input \"0 7\"", "not a token id in [0, 3)");
   expect_clean_error("inspect regular/parity_check_sdssm --length 4", "not a zoo model");
+  // A regression task feeds float features: they are recorded as rows, and --input (token ids)
+  // is refused with the reason.
+  r = run("inspect theory/smooth_ssm2 --length 9 --max-maps 0 --threads 1 --out " +
+          (dir_ / "smooth").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto sd = nlohmann::json::parse(std::ifstream(dir_ / "smooth" / "inspect.json"));
+  ASSERT_EQ(sd["input_features"].size(), 9u);
+  EXPECT_EQ(sd["input_features"][0].size(), 1u);  // task.dim = 1
+  EXPECT_FALSE(sd.contains("tokens"));
+  expect_clean_error("inspect theory/smooth_ssm2 --input \"0 1\"", "float features per position");
   // GLA has no normalizer (η ≡ 1); normalized attention reports η and its DSF eigenvalue (§4.2).
   EXPECT_FALSE(doc["layers"][0].contains("normalizer"));
   const auto na = write("na.yaml", R"(task: {name: parity_check, query_token: true}

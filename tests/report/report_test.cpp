@@ -287,5 +287,20 @@ TEST_F(Report, TrainingCurvePlot) {
   EXPECT_TRUE(fs::exists(base + ".png"));
 }
 
+// A heatmap names its axes: time indices by default (coefficient maps), or what the caller says
+// (query and key features for W_Qᵀ W_K).
+TEST_F(Report, HeatmapAxisTitles) {
+  if (!gnuplot_available()) GTEST_SKIP() << "gnuplot not installed";
+  const std::vector<std::vector<double>> m = {{1.0, -0.5}, {0.0, 2.0}};
+  const std::string coef = (root_ / "coef").string(), wqk = (root_ / "wqk").string();
+  plot_heatmap(m, "alpha", coef);
+  plot_heatmap(m, "W", wqk, "key feature", "query feature");
+  const std::string a = read_text_file(coef + ".svg"), b = read_text_file(wqk + ".svg");
+  EXPECT_TRUE(contains(a, "source j") && contains(a, "output i"));
+  EXPECT_TRUE(contains(b, "key feature") && contains(b, "query feature"));
+  EXPECT_FALSE(contains(b, "source j"));
+  EXPECT_THROW(plot_heatmap({{1.0, 2.0}, {3.0}}, "ragged", wqk), UserError);
+}
+
 }  // namespace report_test
 }  // namespace seqlab::report

@@ -55,7 +55,8 @@ void inspect_qk_products(model::SequenceModel& net, const config::RunConfig& cfg
       rows[i].assign(r.data_ptr<double>(), r.data_ptr<double>() + F);
     }
     const std::string base = (fs::path(out) / "maps" / ("wqk_head" + std::to_string(h))).string();
-    report::plot_heatmap(rows, "|W_Q^T W_K|, head " + std::to_string(h), base);
+    report::plot_heatmap(rows, "|W_Q^T W_K|, head " + std::to_string(h), base, "key feature",
+                         "query feature");
     nlohmann::json hj = {{"head", h}, {"map", base + ".svg"}};
     if (qstr && d + 2 * d_e <= F) {
       const auto block = m.narrow(0, d + d_e, d_e).narrow(1, d, d_e);
@@ -207,7 +208,13 @@ void add_inspect(CLI::App& app) {
       inspect_qk_products(*net, cfg, source, out);
       return;
     }
-    torch::Tensor tokens;
+    torch::Tensor tokens;  // token ids (B, T), or float features (B, T, F) on regression tasks
+    const int64_t features = task->info().input_features;
+    if (!o->input.empty() && features > 0)
+      throw UserError("inspect: --input takes token ids, but task '" + cfg.task.name + "' has " +
+                      std::to_string(features) +
+                      " float features per position; leave --input out to inspect a sample "
+                      "drawn with --length and --seed");
     if (!o->input.empty()) {
       auto ids = parse_tokens(o->input, task->info().vocab_size);
       tokens = torch::tensor(ids, torch::kInt64).unsqueeze(0);
@@ -228,11 +235,20 @@ void add_inspect(CLI::App& app) {
     nlohmann::json doc;
     doc["model"] = cfg.model.name;
     doc["source"] = source;
-    doc["tokens"] = std::vector<int64_t>(tokens.data_ptr<int64_t>(),
-                                         tokens.data_ptr<int64_t>() + tokens.numel());
+    if (tokens.is_floating_point()) {  // one row of F features per position
+      const auto rows = tokens[0].to(torch::kFloat64).contiguous();
+      nlohmann::json inputs = nlohmann::json::array();
+      for (int64_t t = 0; t < rows.size(0); ++t)
+        inputs.push_back(std::vector<double>(rows[t].data_ptr<double>(),
+                                             rows[t].data_ptr<double>() + rows.size(1)));
+      doc["input_features"] = inputs;
+    } else {
+      doc["tokens"] = std::vector<int64_t>(tokens.data_ptr<int64_t>(),
+                                           tokens.data_ptr<int64_t>() + tokens.numel());
+    }
     doc["layers"] = nlohmann::json::array();
-    std::printf("%s on %lld tokens, %s\n", cfg.model.name.c_str(),
-                static_cast<long long>(tokens.numel()), source.c_str());
+    std::printf("%s on %lld positions, %s\n", cfg.model.name.c_str(),
+                static_cast<long long>(tokens.size(1)), source.c_str());
     std::printf("%-5s %-22s %-20s %-20s %-22s %-8s %-8s %-10s %-10s %-10s\n", "layer", "structure",
                 "rho min/med/max", "|A|2 max", "horizon min/med/max", "expand.", "transnt",
                 "coef mass", "min eta", "dsf eig>1");

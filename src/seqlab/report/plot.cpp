@@ -303,7 +303,8 @@ void plot_training_curve(const std::vector<nlohmann::json>& log_rows, const Plot
 }
 
 void plot_heatmap(const std::vector<std::vector<double>>& values, const std::string& title,
-                  const std::string& out_base) {
+                  const std::string& out_base, const std::string& x_label,
+                  const std::string& y_label) {
   if (values.empty() || values[0].empty())
     throw UserError("heatmap " + out_base + ": empty matrix");
   double bound = 0;
@@ -324,7 +325,7 @@ void plot_heatmap(const std::vector<std::vector<double>>& values, const std::str
   write_file_atomic(data_path, data);
   std::string body;
   if (!title.empty()) body += "set title " + gp_quote(title) + "\n";
-  body += "set xlabel 'source j'\nset ylabel 'output i'\n";
+  body += "set xlabel " + gp_quote(x_label) + "\nset ylabel " + gp_quote(y_label) + "\n";
   body += "set size ratio -1\nunset key\n";
   body += "set palette defined (-1 '#2166ac', 0 '#ffffff', 1 '#b2182b')\n";
   body += "set cbrange [" + num(-bound) + ":" + num(bound) + "]\n";

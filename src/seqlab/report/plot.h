@@ -40,10 +40,12 @@ void plot_training_curve(const std::vector<nlohmann::json>& log_rows, const Plot
 
 // Heatmap of a coefficient matrix (spec/mixers.md §1.3): values[i][j] = α_ij drawn at row i
 // (output time, downwards) and column j (source time), with a diverging palette symmetric about
-// 0 (blue negative, white 0, red positive). Throws seqlab::UserError on an empty or ragged matrix,
-// or as plot_accuracy_vs_length.
+// 0 (blue negative, white 0, red positive). Other matrices name their axes (e.g. query and key
+// feature for W_Qᵀ W_K). Throws seqlab::UserError on an empty or ragged matrix, or as
+// plot_accuracy_vs_length.
 void plot_heatmap(const std::vector<std::vector<double>>& values, const std::string& title,
-                  const std::string& out_base);
+                  const std::string& out_base, const std::string& x_label = "source j",
+                  const std::string& y_label = "output i");
 
 // One series of a log-log plot: y[i] at x[i] (both > 0).
 struct Series {
