@@ -168,6 +168,11 @@ TEST_F(Cli, TrainEvalReportExportAndBadCheckpoints) {
   expect_clean_error("train " + tiny + " --out " + out, "already holds a run");
   r = run("eval " + out + " --quiet --set eval.samples_per_length=16");
   EXPECT_EQ(r.code, 0) << r.out;
+  // The SD-SSM's inference option can be switched at evaluation; weight-shaping keys cannot.
+  r = run("eval " + out +
+          " --quiet --set eval.samples_per_length=16 --set model.renorm_state=true");
+  EXPECT_EQ(r.code, 0) << r.out;
+  expect_clean_error("eval " + out + " --set model.state_size=4", "model.renorm_state");
   r = run("report " + out + " --out " + (dir_ / "rep").string());
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(fs::exists(dir_ / "rep" / "report.html"));

@@ -1,4 +1,4 @@
-// seqlab eval RUN [--set eval.k=v]...
+// seqlab eval RUN [--set eval.k=v | --set model.renorm_state=B]...
 #include <cstdio>
 
 #include "seqlab/cli/common.h"
@@ -17,7 +17,9 @@ void add_eval(CLI::App& app) {
   auto* sub = app.add_subcommand(
       "eval", "Length-generalization evaluation of a run's newest checkpoint -> eval.json + plot");
   sub->add_option("run", o->run, "Run directory")->required();
-  sub->add_option("--set", o->sets, "Override an eval key, e.g. --set eval.max_length=1000");
+  sub->add_option("--set", o->sets,
+                  "Override an eval key, e.g. --set eval.max_length=1000, or the inference "
+                  "option model.renorm_state (SD-SSM)");
   sub->add_option("--threads", o->threads, "Threads (0 = all cores)");
   sub->add_flag("--quiet", o->quiet, "No progress line");
   sub->callback([o] {

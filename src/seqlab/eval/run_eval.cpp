@@ -205,12 +205,15 @@ RunEvaluation evaluate_pathfinder(train::LoadedRun& run, const std::string& run_
 
 RunEvaluation evaluate_run(const std::string& run_dir,
                            const std::vector<std::string>& eval_overrides, bool show_progress) {
-  auto run = train::load_run(run_dir);
+  // eval.* keys, and model.renorm_state: an inference-only option of the SD-SSM models (power-of-
+  // two state rescaling, spec/mixers.md §3.4) that a trained run can be evaluated with or without.
   for (const auto& o : eval_overrides) {
-    if (o.rfind("eval.", 0) != 0)
-      throw UserError("--set '" + o + "': only eval.* keys can be changed when evaluating a run");
-    config::apply_override(run.config, o);
+    if (o.rfind("eval.", 0) != 0 && o.rfind("model.renorm_state=", 0) != 0)
+      throw UserError("--set '" + o +
+                      "': only eval.* keys and model.renorm_state (an inference option) can be "
+                      "changed when evaluating a run");
   }
+  auto run = train::load_run(run_dir, eval_overrides);
   config::validate(run.config);
   const auto& ec = run.config.eval;
   const auto& info = run.task->info();

@@ -81,9 +81,11 @@ std::unique_ptr<tasks::Task> make_test_task(const config::RunConfig& cfg) {
   return tasks::make_task(opts);
 }
 
-LoadedRun load_run(const std::string& run_dir) {
+LoadedRun load_run(const std::string& run_dir, const std::vector<std::string>& overrides) {
   LoadedRun run;
   run.config = load_run_config(run_dir);
+  for (const auto& o : overrides) config::apply_override(run.config, o);
+  if (!overrides.empty()) config::validate(run.config);
   run.task = make_run_task(run.config);
   const auto& info = run.task->info();
   run.model = model::make_model(run.config.model, info.vocab_size, info.num_classes,

@@ -3,6 +3,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "seqlab/config/config.h"
 #include "seqlab/model/model.h"
@@ -25,7 +26,9 @@ struct LoadedRun {
   int64_t step = 0;
 };
 
-// Rebuilds the model of a finished (or interrupted) run from its newest checkpoint.
-LoadedRun load_run(const std::string& run_dir);
+// Rebuilds the model of a finished (or interrupted) run from its newest checkpoint. `overrides`
+// ("key=value", as --set) are applied to the saved config before the task and model are built;
+// the caller keeps them to keys that leave the weights' shapes alone (eval.*, inference options).
+LoadedRun load_run(const std::string& run_dir, const std::vector<std::string>& overrides = {});
 
 }  // namespace seqlab::train
