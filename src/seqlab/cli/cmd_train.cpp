@@ -81,9 +81,9 @@ void add_train(CLI::App& app) {
     const int64_t overflow = ev.eval_json.value("first_overflow_length", int64_t{0});
     if (overflow > 0)
       std::printf(
-          "warning: non-finite logits (state overflow) from length %lld on; "
-          "model.renorm_state=true avoids this for sdssm\n",
-          static_cast<long long>(overflow));
+          "warning: non-finite logits (state overflow) from length %lld on; for sdssm and "
+          "sdssm_block, `seqlab eval %s --set model.renorm_state=true` avoids this\n",
+          static_cast<long long>(overflow), out.c_str());
   });
 }
 
