@@ -2,10 +2,11 @@
 // the selective-scan kernels and the linear-recurrence kernels (each forward next to its
 // backward), and their autograd shells. See channel_scan.h for the recurrences and shapes.
 //
-// Layout. Work items are (batch row, block of kBlock channels). Inside an item the state is held
-// as [m][c] (state index outer, channel inner), so every inner loop runs over kBlock contiguous
-// channels with no branches and vectorizes; ragged channel blocks are zero-padded, and padded
-// channels stay exactly zero in both directions.
+// Layout. Selective-scan work items are (batch row, block of kBlock channels); linear-recurrence
+// items are (batch row, channel range), see LinearRecurrenceParams::block. Inside a selective-scan
+// item the state is held as [m][c] (state index outer, channel inner), so every inner loop runs
+// over kBlock contiguous channels with no branches and vectorizes; ragged channel blocks are
+// zero-padded, and padded channels stay exactly zero in both directions.
 //
 // Determinism. Each item is computed by one thread in a fixed order. Reductions across items
 // (dB and dC over channel blocks, dA over the batch) go to partial buffers indexed by item

@@ -94,7 +94,10 @@ TORCH_MODULE(SDSSM);
 // inputs are scaled by the same factor. Returns the states of each chunk divided by that chunk's
 // 2^e, (B, T, N): equal to the raw states up to one positive factor per (sequence, chunk), which a
 // LayerNorm readout does not see (up to its ε). No gradients: inference only.
+// The chunk length both SD-SSM models use: growth within a chunk is at most N^{(1-1/p)·32}, which
+// is 2^32 for the presets' p = 1.2 and N = 64, far inside float32's range.
+inline constexpr int64_t kRenormChunk = 32;
 torch::Tensor dense_scan_renormalized(const torch::Tensor& a_table, const torch::Tensor& idx,
-                                      const torch::Tensor& bu, int64_t chunk = 32);
+                                      const torch::Tensor& bu, int64_t chunk = kRenormChunk);
 
 }  // namespace seqlab::mixers

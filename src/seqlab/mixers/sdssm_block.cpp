@@ -32,13 +32,12 @@ torch::Tensor SDSSMBlockImpl::readout(const torch::Tensor& x) {
 // (dense_scan_renormalized): LayerNorm is scale-invariant, so the output is the raw-state block's
 // up to LayerNorm's ε, and stays finite where the raw float32 state overflows.
 torch::Tensor SDSSMBlockImpl::forward(const torch::Tensor& u) {
-  constexpr int64_t kChunk = 32;  // growth within a chunk is at most N^{(1-1/p)·32}: no overflow
-  if (!renorm_state_ || torch::GradMode::is_enabled() || u.dim() != 3 || u.size(1) <= kChunk)
+  if (!renorm_state_ || torch::GradMode::is_enabled() || u.dim() != 3 || u.size(1) <= kRenormChunk)
     return readout(ssm->forward(u));
   const int64_t batch = u.size(0), T = u.size(1);
   const auto a = ssm->build_transitions(u).reshape({batch * T, N_, N_});
   const auto idx = torch::arange(batch * T, torch::kInt64).reshape({batch, T});
-  return readout(dense_scan_renormalized(a, idx, ssm->B->forward(u), kChunk));
+  return readout(dense_scan_renormalized(a, idx, ssm->B->forward(u), kRenormChunk));
 }
 
 torch::Tensor SDSSMBlockImpl::reference(const torch::Tensor& u) {

@@ -75,14 +75,14 @@ SDSSMModel::SDSSMModel(const config::ModelConfig& cfg, int64_t vocab_size, int64
 // spec/mixers.md §3.4); LayerNorm is scale-invariant, so the logits equal the raw-state model's up
 // to LayerNorm's ε, and stay finite where the raw float32 state overflows.
 torch::Tensor SDSSMModel::states(const torch::Tensor& tokens) {
-  constexpr int64_t kChunk = 32;  // growth within a chunk is at most N^{(1-1/p)·32}: no overflow
   const int64_t T = tokens.dim() == 2 ? tokens.size(1) : 0;
-  if (!renorm_state_ || torch::GradMode::is_enabled() || T <= kChunk)
+  if (!renorm_state_ || torch::GradMode::is_enabled() || T <= mixers::kRenormChunk)
     return sdssm_->forward_tokens(tokens);
   const int64_t batch = tokens.size(0), N = sdssm_->options().state_size();
   const auto bu =
       sdssm_->B->weight.t().index_select(0, tokens.reshape({-1})).reshape({batch, T, N});
-  return mixers::dense_scan_renormalized(sdssm_->symbol_transitions(), tokens, bu, kChunk);
+  return mixers::dense_scan_renormalized(sdssm_->symbol_transitions(), tokens, bu,
+                                         mixers::kRenormChunk);
 }
 
 torch::Tensor SDSSMModel::forward(const torch::Tensor& tokens) {
