@@ -64,15 +64,14 @@ torch::Tensor SDSSMImpl::symbol_transitions() const {
   return build_transitions(torch::eye(options_.input_dim(), A_dict.options()));
 }
 
-torch::Tensor SDSSMImpl::forward(const torch::Tensor& u) {
+SDSSMImpl::ScanArgs SDSSMImpl::scan_args(const torch::Tensor& u) {
   check_input(u);
   const int64_t batch = u.size(0), T = u.size(1), N = options_.state_size();
-  const auto a = build_transitions(u).reshape({batch * T, N, N});
-  const auto idx = torch::arange(batch * T, torch::kInt64).reshape({batch, T});
-  return core::dense_scan(a, idx, B->forward(u));
+  return {build_transitions(u).reshape({batch * T, N, N}),
+          torch::arange(batch * T, torch::kInt64).reshape({batch, T}), B->forward(u)};
 }
 
-torch::Tensor SDSSMImpl::forward_tokens(const torch::Tensor& ids) {
+SDSSMImpl::ScanArgs SDSSMImpl::token_scan_args(const torch::Tensor& ids) {
   const int64_t D = options_.input_dim(), N = options_.state_size();
   TORCH_CHECK(ids.dim() == 2 && ids.scalar_type() == torch::kInt64,
               "SDSSM: token ids must be (B, T) int64, got ", ids.sizes(), " ", ids.scalar_type());
@@ -84,7 +83,29 @@ torch::Tensor SDSSMImpl::forward_tokens(const torch::Tensor& ids) {
   // B u_t for one-hot u_t is column ids[t] of B: rows of Bᵀ (made contiguous first, so the gather
   // copies whole rows).
   const auto bu = B->weight.t().contiguous().index_select(0, ids.reshape({-1}));
-  return core::dense_scan(symbol_transitions(), ids, bu.reshape({ids.size(0), ids.size(1), N}));
+  return {symbol_transitions(), ids, bu.reshape({ids.size(0), ids.size(1), N})};
+}
+
+torch::Tensor SDSSMImpl::forward(const torch::Tensor& u) {
+  const auto s = scan_args(u);
+  return core::dense_scan(s.a_table, s.idx, s.bu);
+}
+
+torch::Tensor SDSSMImpl::forward_tokens(const torch::Tensor& ids) {
+  const auto s = token_scan_args(ids);
+  return core::dense_scan(s.a_table, s.idx, s.bu);
+}
+
+torch::Tensor SDSSMImpl::forward_renormalized(const torch::Tensor& u) {
+  torch::NoGradGuard no_grad;
+  const auto s = scan_args(u);
+  return dense_scan_renormalized(s.a_table, s.idx, s.bu);
+}
+
+torch::Tensor SDSSMImpl::forward_tokens_renormalized(const torch::Tensor& ids) {
+  torch::NoGradGuard no_grad;
+  const auto s = token_scan_args(ids);
+  return dense_scan_renormalized(s.a_table, s.idx, s.bu);
 }
 
 torch::Tensor SDSSMImpl::reference(const torch::Tensor& u) {

@@ -56,6 +56,10 @@ class SDSSMImpl : public Mixer {
   // normalized matrices once (inputs = identity rows), gathers them per token inside the scan
   // (M = D, idx = ids) and takes u_t = column ids[t] of B. Equals forward(one_hot(ids)).
   torch::Tensor forward_tokens(const torch::Tensor& ids);
+  // forward / forward_tokens scanned by dense_scan_renormalized (below): the states divided by a
+  // power of two per sequence and chunk, so long inputs cannot overflow. Inference only.
+  torch::Tensor forward_renormalized(const torch::Tensor& u);
+  torch::Tensor forward_tokens_renormalized(const torch::Tensor& ids);
   // The recurrence as a plain LibTorch loop over t (slow, obviously correct, fp64 capable).
   torch::Tensor reference(const torch::Tensor& u) override;
   // Propagator-weighted impulses (§2.2.20 "Framework"), (B, N, T, T):
@@ -80,6 +84,13 @@ class SDSSMImpl : public Mixer {
 
  private:
   void check_input(const torch::Tensor& u) const;
+  // The arguments of core::dense_scan (a_table, idx, bu) for the generic path (checked input u)
+  // and for the one-hot fast path (checked token ids).
+  struct ScanArgs {
+    torch::Tensor a_table, idx, bu;
+  };
+  ScanArgs scan_args(const torch::Tensor& u);
+  ScanArgs token_scan_args(const torch::Tensor& ids);
 
   SDSSMOptions options_;
 };

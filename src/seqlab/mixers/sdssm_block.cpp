@@ -34,10 +34,7 @@ torch::Tensor SDSSMBlockImpl::readout(const torch::Tensor& x) {
 torch::Tensor SDSSMBlockImpl::forward(const torch::Tensor& u) {
   if (!renorm_state_ || torch::GradMode::is_enabled() || u.dim() != 3 || u.size(1) <= kRenormChunk)
     return readout(ssm->forward(u));
-  const int64_t batch = u.size(0), T = u.size(1);
-  const auto a = ssm->build_transitions(u).reshape({batch * T, N_, N_});
-  const auto idx = torch::arange(batch * T, torch::kInt64).reshape({batch, T});
-  return readout(dense_scan_renormalized(a, idx, ssm->B->forward(u), kRenormChunk));
+  return readout(ssm->forward_renormalized(u));
 }
 
 torch::Tensor SDSSMBlockImpl::reference(const torch::Tensor& u) {

@@ -78,11 +78,7 @@ torch::Tensor SDSSMModel::states(const torch::Tensor& tokens) {
   const int64_t T = tokens.dim() == 2 ? tokens.size(1) : 0;
   if (!renorm_state_ || torch::GradMode::is_enabled() || T <= mixers::kRenormChunk)
     return sdssm_->forward_tokens(tokens);
-  const int64_t batch = tokens.size(0), N = sdssm_->options().state_size();
-  const auto bu =
-      sdssm_->B->weight.t().index_select(0, tokens.reshape({-1})).reshape({batch, T, N});
-  return mixers::dense_scan_renormalized(sdssm_->symbol_transitions(), tokens, bu,
-                                         mixers::kRenormChunk);
+  return sdssm_->forward_tokens_renormalized(tokens);
 }
 
 torch::Tensor SDSSMModel::forward(const torch::Tensor& tokens) {
