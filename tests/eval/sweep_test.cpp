@@ -107,10 +107,26 @@ TEST(Sweep, MalformedSweepsNameTheProblem) {
                             "compare: [[a, b]]}\n")
                 .find("model 'b'"),
             std::string::npos);
-  EXPECT_NE(
-      error_of(head + "  grid: {task.q: []}\n  analysis: {x: task.q, y: mse}\n").find("non-empty list"),
-      std::string::npos);
+  EXPECT_NE(error_of(head + "  grid: {task.q: []}\n  analysis: {x: task.q, y: mse}\n")
+                .find("non-empty list"),
+            std::string::npos);
   EXPECT_NE(error_of(head + "  seedz: [1]\n").find("unknown key 'seedz'"), std::string::npos);
+  const std::string two_axes = head + "  grid: {task.q: [1], model.d_model: [8, 16]}\n";
+  EXPECT_NE(error_of(two_axes + "  analysis: {x: task.q, y: mse, select: {axis: model.width, by: "
+                                "best_val_mse}}\n")
+                .find("select.axis 'model.width' is not an axis"),
+            std::string::npos);
+  EXPECT_NE(error_of(two_axes +
+                     "  analysis: {x: task.q, y: mse, select: {axis: task.q, by: best_val_mse}}\n")
+                .find("is the x axis"),
+            std::string::npos);
+  EXPECT_NE(error_of(two_axes + "  analysis: {x: task.q, y: mse, select: model.d_model}\n")
+                .find("select must be {axis"),
+            std::string::npos);
+  EXPECT_NE(error_of(two_axes + "  analysis: {x: task.q, y: mse, select: {axis: model.d_model, "
+                                "by: best_val_mse, lower: true}}\n")
+                .find("unknown key 'lower'"),
+            std::string::npos);
   EXPECT_NE(error_of("sweep:\n  name: s\n  models: [{label: a, preset: p}, {label: a, preset: "
                      "q}]\n  grid: {task.q: [1]}\n  analysis: {x: task.q, y: mse}\n")
                 .find("appears twice"),

@@ -124,7 +124,7 @@ Sweep parse_sweep(const std::string& yaml_text, const std::string& origin) {
   const YAML::Node a = p["analysis"];
   check_keys(a,
              {"x", "y", "fit", "x_label", "y_label", "title", "predicted", "expected", "compare",
-              "fit_min_x"},
+              "fit_min_x", "select"},
              "sweep.analysis", origin);
   auto& an = s.analysis;
   an.x = scalar(a["x"], "sweep.analysis.x", origin);
@@ -178,6 +178,20 @@ Sweep parse_sweep(const std::string& yaml_text, const std::string& origin) {
     } catch (const YAML::Exception&) {
       fail(origin, "sweep.analysis.fit_min_x must be a number");
     }
+  }
+  if (a["select"]) {
+    const auto sel = a["select"];
+    if (!sel.IsMap())
+      fail(origin, "sweep.analysis.select must be {axis: <grid axis>, by: <eval.json number>}");
+    check_keys(sel, {"axis", "by"}, "sweep.analysis.select", origin);
+    an.select_axis = scalar(sel["axis"], "sweep.analysis.select.axis", origin);
+    an.select_by = scalar(sel["by"], "sweep.analysis.select.by", origin);
+    if (!is_axis(an.select_axis))
+      fail(origin,
+           "sweep.analysis.select.axis '" + an.select_axis + "' is not an axis of sweep.grid");
+    if (an.select_axis == an.x)
+      fail(origin, "sweep.analysis.select.axis is the x axis '" + an.x +
+                       "'; selection runs over another axis at each x");
   }
   return s;
 }

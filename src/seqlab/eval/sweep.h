@@ -29,6 +29,10 @@
 //       expected: {transformer: "≈ 0"}       # optional: a note per model label
 //       compare: [[ssm2, tr2]]               # optional: slope differences with their CI
 //       fit_min_x: 0                         # optional: fit only points with x >= this
+//       select: {axis: model.d_model, by: best_val_mse}
+//         # optional: model selection over an axis (not x). Per model, x, other axes and seed,
+//         # the cell with the lowest eval.json `by` (a validation score) gives the point, and
+//         # the axis leaves the series names; the chosen values are reported.
 #pragma once
 #include <map>
 #include <string>
@@ -59,6 +63,7 @@ struct SweepAnalysis {
   std::map<std::string, std::string> expected;
   std::vector<std::pair<std::string, std::string>> compare;
   double fit_min_x = 0;
+  std::string select_axis, select_by;  // empty axis = no selection
 };
 
 struct Sweep {

@@ -73,19 +73,86 @@ SweepPoint read_point(const eval::SweepCell& cell, const std::string& dir, const
 
 }  // namespace
 
+namespace {
+
+// The number `key` of a cell's eval.json, NaN when the file or the number is absent.
+double eval_number(const std::string& dir, const std::string& key) {
+  const fs::path eval = fs::path(dir) / "eval.json";
+  if (!fs::exists(eval)) return kNaN;
+  const auto js = read_json_file(eval.string());
+  return js.contains(key) && js[key].is_number() ? js[key].get<double>() : kNaN;
+}
+
+// analysis.select: the candidates of each point (same model, x, other axes and seed) reduced to
+// the one with the lowest score. Pending while a candidate has not run.
+std::vector<SweepPoint> select_points(const std::vector<SweepPoint>& candidates,
+                                      const std::vector<std::string>& values,
+                                      const std::vector<double>& scores, const std::string& by) {
+  if (candidates.empty()) return {};
+  SweepPoint out;
+  int run = 0;
+  size_t best = candidates.size();
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const auto& c = candidates[i];
+    out.candidates.push_back({c.cell, values[i], scores[i], c.y});
+    if (c.status == "not run") continue;
+    ++run;
+    if (std::isfinite(scores[i]) && (best == candidates.size() || scores[i] < scores[best]))
+      best = i;
+  }
+  const int n = static_cast<int>(candidates.size());
+  if (run < n) {
+    out.cell = candidates.front().cell;
+    out.seed = candidates.front().seed;
+    out.x = candidates.front().x;
+    out.y = kNaN;
+    out.status =
+        "selection pending (" + std::to_string(run) + " of " + std::to_string(n) + " cells run)";
+    return {out};
+  }
+  if (best == candidates.size()) {
+    auto cands = std::move(out.candidates);
+    out = candidates.front();
+    out.candidates = std::move(cands);
+    out.y = kNaN;
+    out.censored = false;
+    out.status = "no cell has a number '" + by + "' to select by";
+    return {out};
+  }
+  auto cands = std::move(out.candidates);
+  out = candidates[best];
+  out.candidates = std::move(cands);
+  out.selected = values[best];
+  return {out};
+}
+
+}  // namespace
+
 SweepResults load_sweep_results(const eval::Sweep& sweep, const std::vector<eval::SweepCell>& cells,
                                 const std::vector<std::string>& dirs) {
   if (cells.size() != dirs.size()) throw UserError("sweep results: cells and folders differ");
   SweepResults r;
   r.sweep = sweep;
   const auto& an = sweep.analysis;
+  const bool selecting = !an.select_axis.empty();
   std::map<std::string, size_t> index;  // series label -> position
+  // With selection, the candidates of each point in cell order: key -> (points, values, scores).
+  struct Group {
+    size_t series;
+    std::vector<SweepPoint> points;
+    std::vector<std::string> values;
+    std::vector<double> scores;
+  };
+  std::vector<Group> groups;
+  std::map<std::string, size_t> group_index;
   for (size_t i = 0; i < cells.size(); ++i) {
     const auto& c = cells[i];
     std::vector<std::pair<std::string, std::string>> others;
-    std::string label = c.model_label;
+    std::string label = c.model_label, selected_value;
     for (const auto& kv : c.values)
-      if (kv.first != an.x) {
+      if (kv.first == an.select_axis) {
+        selected_value = kv.second;
+      } else if (kv.first != an.x) {
         others.push_back(kv);
         label += " " + eval::axis_leaf(kv.first) + "=" + kv.second;
       }
@@ -100,8 +167,26 @@ SweepResults load_sweep_results(const eval::Sweep& sweep, const std::vector<eval
       ++r.cells_done;
       r.train_seconds += p.train_seconds;
     }
-    r.series[it->second].points.push_back(std::move(p));
+    if (!selecting) {
+      r.series[it->second].points.push_back(std::move(p));
+      continue;
+    }
+    char xbuf[48];
+    std::snprintf(xbuf, sizeof xbuf, "%.17g", p.x);
+    const std::string key = label + "\n" + xbuf + "\n" + c.seed;
+    auto g = group_index.find(key);
+    if (g == group_index.end()) {
+      g = group_index.emplace(key, groups.size()).first;
+      groups.push_back({it->second, {}, {}, {}});
+    }
+    auto& group = groups[g->second];
+    group.scores.push_back(eval_number(dirs[i], an.select_by));
+    group.values.push_back(selected_value);
+    group.points.push_back(std::move(p));
   }
+  for (const auto& g : groups)
+    for (auto& p : select_points(g.points, g.values, g.scores, an.select_by))
+      r.series[g.series].points.push_back(std::move(p));
   for (auto& s : r.series) {
     std::set<double> xs;
     for (const auto& p : s.points) xs.insert(p.x);
@@ -177,6 +262,28 @@ std::string sweep_markdown(const SweepResults& r) {
   md +=
       "; censored = the run ended without reaching the threshold (left out of the median and "
       "the fit).\n";
+  if (!an.select_axis.empty()) {
+    md += "\nEach point is the cell with the lowest " + an.select_by + " among the values of " +
+          an.select_axis + "; the values chosen, per seed in seed order (? = pending):\n\n| " +
+          an.x_label + " |";
+    for (const auto& s : r.series) md += " " + s.label + " |";
+    md += "\n|---|";
+    for (size_t i = 0; i < r.series.size(); ++i) md += "---|";
+    md += "\n";
+    for (double x : xs) {
+      md += "| " + fmt(x, "%g") + " |";
+      for (const auto& s : r.series) {
+        std::string chosen;
+        for (const auto& p : s.points) {
+          if (p.x != x) continue;
+          if (!chosen.empty()) chosen += ", ";
+          chosen += p.selected.empty() ? "?" : p.selected;
+        }
+        md += " " + chosen + " |";
+      }
+      md += "\n";
+    }
+  }
   if (an.fit == "loglog") {
     md += "\n| series | points | slope of log " + an.y + " on log " + eval::axis_leaf(an.x) +
           " | 95 % CI | predicted | expected |\n|---|---:|---:|---|---:|---|\n";
@@ -209,6 +316,7 @@ nlohmann::json sweep_json(const SweepResults& r) {
   js["x"] = an.x;
   js["y"] = an.y;
   js["fit"] = an.fit;
+  if (!an.select_axis.empty()) js["select"] = {{"axis", an.select_axis}, {"by", an.select_by}};
   js["cells"] = r.cells;
   js["cells_done"] = r.cells_done;
   js["train_seconds"] = r.train_seconds;
@@ -218,13 +326,17 @@ nlohmann::json sweep_json(const SweepResults& r) {
     sj["label"] = s.label;
     sj["model"] = s.model;
     for (const auto& [k, v] : s.others) sj["axes"][k] = v;
-    for (const auto& p : s.points)
-      sj["points"].push_back({{"cell", p.cell},
-                              {"seed", p.seed},
-                              {"x", p.x},
-                              {"y", num(p.y)},
-                              {"censored", p.censored},
-                              {"status", p.status}});
+    for (const auto& p : s.points) {
+      nlohmann::json pj = {{"cell", p.cell}, {"seed", p.seed},         {"x", p.x},
+                           {"y", num(p.y)},  {"censored", p.censored}, {"status", p.status}};
+      if (!an.select_axis.empty()) {
+        pj["selected"] = p.selected.empty() ? nlohmann::json() : nlohmann::json(p.selected);
+        for (const auto& c : p.candidates)
+          pj["candidates"].push_back(
+              {{"cell", c.cell}, {"value", c.value}, {"score", num(c.score)}, {"y", num(c.y)}});
+      }
+      sj["points"].push_back(pj);
+    }
     for (const auto& b : s.by_x)
       sj["summary"].push_back({{"x", b.x},
                                {"median", num(b.median)},

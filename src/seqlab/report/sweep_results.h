@@ -15,12 +15,23 @@
 
 namespace seqlab::report {
 
+// With analysis.select: one cell competing for a point, its value of the selection axis, its
+// selection score (eval.json `by`, NaN when absent) and its y.
+struct SweepCandidate {
+  std::string cell, value;
+  double score = 0, y = 0;
+};
+
 struct SweepPoint {
   std::string cell, seed;
   double x = 0, y = 0;    // y NaN when missing or censored
   bool censored = false;  // eval.json holds y as null (n*: threshold never reached)
   std::string status;     // "" or why there is no y (no eval.json, ...)
   double train_seconds = 0;
+  // With analysis.select: the chosen value of the selection axis (the cell above) and every
+  // candidate; a point waits ("selection pending") until each candidate has an eval.json.
+  std::string selected;
+  std::vector<SweepCandidate> candidates;
 };
 
 struct SweepSummary {
