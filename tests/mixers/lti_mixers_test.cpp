@@ -454,5 +454,33 @@ TEST(LtiOptions, BadOptionsAreUserErrors) {
   EXPECT_THROW(make_mixer("lru", z), UserError);
 }
 
+// The zoo's dt_min / dt_max (config keys model.dt_min, model.dt_max) replace each family's
+// default when > 0 (detail::apply_dt_overrides): log_dt (S4D, DSS) and DLR's sqrt(0.5 dt) sit at
+// the single overridden value; unset, each family samples its own default range.
+TEST(LtiMixers, ZooDtOverridesReplaceTheFamilyDefaults) {
+  ZooOptions o;
+  o.d_model = 3;
+  o.state_size = 4;
+  o.dt_min = o.dt_max = 0.02;
+  for (const auto& make : {make_s4d, make_dss}) {
+    auto m = make(o);
+    const auto log_dt = m->named_parameters()["log_dt"];
+    EXPECT_TRUE(torch::allclose(log_dt, torch::full_like(log_dt, std::log(0.02)), 1e-6, 1e-6))
+        << log_dt;
+  }
+  const auto p = make_dlr(o)->named_parameters()["Lambda_log_neg_re"];
+  EXPECT_TRUE(torch::allclose(p, torch::full_like(p, 0.1), 1e-6, 1e-6)) << p;  // sqrt(0.5 * 0.02)
+
+  o.dt_min = o.dt_max = 0.0;  // unset: S4D / DSS dt in [1e-3, 1e-1], DLR dt in [1e-4, 1e-1]
+  for (const auto& make : {make_s4d, make_dss}) {
+    const auto dt = make(o)->named_parameters()["log_dt"].exp();
+    EXPECT_GE(dt.min().item<double>(), 1e-3 * (1 - 1e-6));
+    EXPECT_LE(dt.max().item<double>(), 1e-1 * (1 + 1e-6));
+  }
+  const auto dt = 2 * make_dlr(o)->named_parameters()["Lambda_log_neg_re"].square();
+  EXPECT_GE(dt.min().item<double>(), 1e-4 * (1 - 1e-5));
+  EXPECT_LE(dt.max().item<double>(), 1e-1 * (1 + 1e-5));
+}
+
 }  // namespace lti_mixers_test
 }  // namespace seqlab::mixers

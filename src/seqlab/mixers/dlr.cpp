@@ -77,8 +77,7 @@ DLRImpl::DLRImpl(const DLROptions& options) : options_(options) {
 std::shared_ptr<Mixer> make_dlr(const ZooOptions& o) {
   DLROptions d;
   detail::apply_lti_zoo_options(o, d);
-  if (o.dt_min > 0) d.dt_min = o.dt_min;
-  if (o.dt_max > 0) d.dt_max = o.dt_max;
+  detail::apply_dt_overrides(o, d.dt_min, d.dt_max);
   d.channels = o.lti_channels;
   d.kernel_to_real = core::kernel_to_real_from_name(o.kernel_to_real);
   d.version = o.dlr_version;

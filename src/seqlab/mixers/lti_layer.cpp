@@ -39,6 +39,11 @@ void apply_lti_zoo_options(const ZooOptions& zoo, LTILayerOptions& o) {
                     "' is not valid; valid choices: default, linear, glu");
 }
 
+void apply_dt_overrides(const ZooOptions& zoo, double& dt_min, double& dt_max) {
+  if (zoo.dt_min > 0) dt_min = zoo.dt_min;
+  if (zoo.dt_max > 0) dt_max = zoo.dt_max;
+}
+
 void check_lti_layer_options(const char* family, const LTILayerOptions& o) {
   check_at_least(family, "d_model", o.d_model, 1);
   check_at_least(family, "state_size", o.state_size, 1);

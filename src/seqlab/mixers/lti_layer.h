@@ -118,6 +118,9 @@ void check_lti_layer_options(const char* family, const LTILayerOptions& o);
 // Copies the zoo options a layer shares (d_model, N, path, bidirectional, max_kernel_length,
 // lti_output) into `o`; lti_output "default" keeps the family's glu setting.
 void apply_lti_zoo_options(const ZooOptions& zoo, LTILayerOptions& o);
+// The zoo's dt_min / dt_max overrides: a value > 0 replaces the family's default (each family
+// keeps its own: DLR 1e-4, S4D and DSS 1e-3 for dt_min).
+void apply_dt_overrides(const ZooOptions& zoo, double& dt_min, double& dt_max);
 }  // namespace detail
 
 }  // namespace seqlab::mixers

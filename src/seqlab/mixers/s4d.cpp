@@ -99,8 +99,7 @@ torch::Tensor S4DImpl::kernel(int64_t length) {
 std::shared_ptr<Mixer> make_s4d(const ZooOptions& o) {
   S4DOptions d;
   detail::apply_lti_zoo_options(o, d);
-  if (o.dt_min > 0) d.dt_min = o.dt_min;
-  if (o.dt_max > 0) d.dt_max = o.dt_max;
+  detail::apply_dt_overrides(o, d.dt_min, d.dt_max);
   d.init = o.s4d_init;
   d.discretization = o.discretization;
   return std::make_shared<S4DImpl>(d);
@@ -140,8 +139,7 @@ torch::Tensor DSSImpl::kernel(int64_t length) {
 std::shared_ptr<Mixer> make_dss(const ZooOptions& o) {
   DSSOptions d;
   detail::apply_lti_zoo_options(o, d);
-  if (o.dt_min > 0) d.dt_min = o.dt_min;
-  if (o.dt_max > 0) d.dt_max = o.dt_max;
+  detail::apply_dt_overrides(o, d.dt_min, d.dt_max);
   return std::make_shared<DSSImpl>(d);
 }
 
