@@ -213,8 +213,7 @@ RunEvaluation evaluate_run(const std::string& run_dir,
                       "': only eval.* keys and model.renorm_state (an inference option) can be "
                       "changed when evaluating a run");
   }
-  auto run = train::load_run(run_dir, eval_overrides);
-  config::validate(run.config);
+  auto run = train::load_run(run_dir, eval_overrides);  // validates the overridden config
   const auto& ec = run.config.eval;
   const auto& info = run.task->info();
   if (info.kind == tasks::TaskKind::kRegression) return evaluate_regression(run, run_dir);

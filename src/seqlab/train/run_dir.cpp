@@ -85,7 +85,7 @@ LoadedRun load_run(const std::string& run_dir, const std::vector<std::string>& o
   LoadedRun run;
   run.config = load_run_config(run_dir);
   for (const auto& o : overrides) config::apply_override(run.config, o);
-  if (!overrides.empty()) config::validate(run.config);
+  config::validate(run.config);  // the saved config as overridden: callers rely on it
   run.task = make_run_task(run.config);
   const auto& info = run.task->info();
   run.model = model::make_model(run.config.model, info.vocab_size, info.num_classes,

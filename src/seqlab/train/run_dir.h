@@ -29,6 +29,7 @@ struct LoadedRun {
 // Rebuilds the model of a finished (or interrupted) run from its newest checkpoint. `overrides`
 // ("key=value", as --set) are applied to the saved config before the task and model are built;
 // the caller keeps them to keys that leave the weights' shapes alone (eval.*, inference options).
+// The resulting config is validated (config::validate) before anything is built.
 LoadedRun load_run(const std::string& run_dir, const std::vector<std::string>& overrides = {});
 
 }  // namespace seqlab::train
