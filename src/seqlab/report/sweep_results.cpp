@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <map>
 #include <set>
@@ -229,60 +230,58 @@ SweepResults load_sweep_results(const eval::Sweep& sweep, const std::vector<eval
   return r;
 }
 
-std::string sweep_markdown(const SweepResults& r) {
-  const auto& an = r.sweep.analysis;
-  std::string md;
-  // One row per x, one column per series: median [quartiles] (censored / missing counts).
-  std::set<double> xs;
-  for (const auto& s : r.series)
-    for (const auto& b : s.by_x) xs.insert(b.x);
-  md += "| " + an.x_label + " |";
+namespace {
+
+// A markdown table with one row per x and one column per series; cell(series, x) fills a cell.
+std::string series_table(const SweepResults& r, const std::set<double>& xs, const char* align,
+                         const std::function<std::string(const SweepSeries&, double)>& cell) {
+  std::string md = "| " + r.sweep.analysis.x_label + " |";
   for (const auto& s : r.series) md += " " + s.label + " |";
   md += "\n|---|";
-  for (size_t i = 0; i < r.series.size(); ++i) md += "---:|";
+  for (size_t i = 0; i < r.series.size(); ++i) md += std::string(align) + "|";
   md += "\n";
   for (double x : xs) {
     md += "| " + fmt(x, "%g") + " |";
-    for (const auto& s : r.series) {
-      const auto it = std::find_if(s.by_x.begin(), s.by_x.end(),
-                                   [&](const SweepSummary& b) { return b.x == x; });
-      if (it == s.by_x.end()) {
-        md += " |";
-        continue;
-      }
-      std::string cell = fmt(it->median);
-      if (it->measured > 1) cell += " [" + fmt(it->q25) + "–" + fmt(it->q75) + "]";
-      if (it->censored) cell += " (" + std::to_string(it->censored) + " censored)";
-      if (it->missing) cell += " (" + std::to_string(it->missing) + " missing)";
-      md += " " + cell + " |";
-    }
+    for (const auto& s : r.series) md += " " + cell(s, x) + " |";
     md += "\n";
   }
+  return md;
+}
+
+}  // namespace
+
+std::string sweep_markdown(const SweepResults& r) {
+  const auto& an = r.sweep.analysis;
+  std::set<double> xs;
+  for (const auto& s : r.series)
+    for (const auto& b : s.by_x) xs.insert(b.x);
+  // Median [quartiles] (censored / missing counts) per series and x.
+  std::string md = series_table(r, xs, "---:", [](const SweepSeries& s, double x) {
+    const auto it =
+        std::find_if(s.by_x.begin(), s.by_x.end(), [&](const SweepSummary& b) { return b.x == x; });
+    if (it == s.by_x.end()) return std::string();
+    std::string cell = fmt(it->median);
+    if (it->measured > 1) cell += " [" + fmt(it->q25) + "–" + fmt(it->q75) + "]";
+    if (it->censored) cell += " (" + std::to_string(it->censored) + " censored)";
+    if (it->missing) cell += " (" + std::to_string(it->missing) + " missing)";
+    return cell;
+  });
   md += "\n" + an.y_label + ": median over seeds [quartiles]";
   md +=
       "; censored = the run ended without reaching the threshold (left out of the median and "
       "the fit).\n";
   if (!an.select_axis.empty()) {
     md += "\nEach point is the cell with the lowest " + an.select_by + " among the values of " +
-          an.select_axis + "; the values chosen, per seed in seed order (? = pending):\n\n| " +
-          an.x_label + " |";
-    for (const auto& s : r.series) md += " " + s.label + " |";
-    md += "\n|---|";
-    for (size_t i = 0; i < r.series.size(); ++i) md += "---|";
-    md += "\n";
-    for (double x : xs) {
-      md += "| " + fmt(x, "%g") + " |";
-      for (const auto& s : r.series) {
-        std::string chosen;
-        for (const auto& p : s.points) {
-          if (p.x != x) continue;
-          if (!chosen.empty()) chosen += ", ";
-          chosen += p.selected.empty() ? "?" : p.selected;
-        }
-        md += " " + chosen + " |";
+          an.select_axis + "; the values chosen, per seed in seed order (? = pending):\n\n";
+    md += series_table(r, xs, "---", [](const SweepSeries& s, double x) {
+      std::string chosen;
+      for (const auto& p : s.points) {
+        if (p.x != x) continue;
+        if (!chosen.empty()) chosen += ", ";
+        chosen += p.selected.empty() ? "?" : p.selected;
       }
-      md += "\n";
-    }
+      return chosen;
+    });
   }
   if (an.fit == "loglog") {
     md += "\n| series | points | slope of log " + an.y + " on log " + eval::axis_leaf(an.x) +
