@@ -39,8 +39,11 @@ std::string fmt(double v, const char* f = "%.4g") {
   return buf;
 }
 
+// Reads the cell's eval.json once: y into the point and, when `score_key` is not empty, that
+// number (NaN when absent) into *score.
 SweepPoint read_point(const eval::SweepCell& cell, const std::string& dir, const std::string& y,
-                      const std::string& x_key) {
+                      const std::string& x_key, const std::string& score_key, double* score) {
+  *score = kNaN;
   SweepPoint p;
   p.cell = cell.name;
   p.seed = cell.seed;
@@ -60,6 +63,8 @@ SweepPoint read_point(const eval::SweepCell& cell, const std::string& dir, const
     return p;
   }
   const auto js = read_json_file(eval.string());
+  if (!score_key.empty() && js.contains(score_key) && js[score_key].is_number())
+    *score = js[score_key].get<double>();
   p.train_seconds = js.value("train_seconds", 0.0);
   if (!js.contains(y))
     p.status = "eval.json has no '" + y + "'";
@@ -72,59 +77,41 @@ SweepPoint read_point(const eval::SweepCell& cell, const std::string& dir, const
   return p;
 }
 
-}  // namespace
-
-namespace {
-
-// The number `key` of a cell's eval.json, NaN when the file or the number is absent.
-double eval_number(const std::string& dir, const std::string& key) {
-  const fs::path eval = fs::path(dir) / "eval.json";
-  if (!fs::exists(eval)) return kNaN;
-  const auto js = read_json_file(eval.string());
-  return js.contains(key) && js[key].is_number() ? js[key].get<double>() : kNaN;
-}
-
-// analysis.select: the candidates of each point (same model, x, other axes and seed) reduced to
-// the one with the lowest score. Pending while a candidate has not run.
-std::vector<SweepPoint> select_points(const std::vector<SweepPoint>& candidates,
-                                      const std::vector<std::string>& values,
-                                      const std::vector<double>& scores, const std::string& by) {
-  if (candidates.empty()) return {};
-  SweepPoint out;
+// analysis.select: the candidates of one point (same model, x, other axes and seed) reduced to
+// the one with the lowest score. Pending while a candidate has not run. candidates is not empty.
+SweepPoint select_point(const std::vector<SweepPoint>& candidates,
+                        const std::vector<std::string>& values, const std::vector<double>& scores,
+                        const std::string& by) {
+  std::vector<SweepCandidate> all;
   int run = 0;
   size_t best = candidates.size();
   for (size_t i = 0; i < candidates.size(); ++i) {
     const auto& c = candidates[i];
-    out.candidates.push_back({c.cell, values[i], scores[i], c.y});
+    all.push_back({c.cell, values[i], scores[i], c.y});
     if (c.status == "not run") continue;
     ++run;
     if (std::isfinite(scores[i]) && (best == candidates.size() || scores[i] < scores[best]))
       best = i;
   }
   const int n = static_cast<int>(candidates.size());
+  SweepPoint out = candidates[best < candidates.size() ? best : 0];
   if (run < n) {
+    out = SweepPoint{};
     out.cell = candidates.front().cell;
     out.seed = candidates.front().seed;
     out.x = candidates.front().x;
     out.y = kNaN;
     out.status =
         "selection pending (" + std::to_string(run) + " of " + std::to_string(n) + " cells run)";
-    return {out};
-  }
-  if (best == candidates.size()) {
-    auto cands = std::move(out.candidates);
-    out = candidates.front();
-    out.candidates = std::move(cands);
+  } else if (best == candidates.size()) {
     out.y = kNaN;
     out.censored = false;
     out.status = "no cell has a number '" + by + "' to select by";
-    return {out};
+  } else {
+    out.selected = values[best];
   }
-  auto cands = std::move(out.candidates);
-  out = candidates[best];
-  out.candidates = std::move(cands);
-  out.selected = values[best];
-  return {out};
+  out.candidates = std::move(all);
+  return out;
 }
 
 }  // namespace
@@ -162,7 +149,8 @@ SweepResults load_sweep_results(const eval::Sweep& sweep, const std::vector<eval
       it = index.emplace(label, r.series.size()).first;
       r.series.push_back({label, c.model_label, others, {}, {}, std::nullopt, ""});
     }
-    auto p = read_point(c, dirs[i], an.y, an.x);
+    double score = kNaN;
+    auto p = read_point(c, dirs[i], an.y, an.x, an.select_by, &score);
     ++r.cells;
     if (p.status != "not run") {
       ++r.cells_done;
@@ -181,13 +169,12 @@ SweepResults load_sweep_results(const eval::Sweep& sweep, const std::vector<eval
       groups.push_back({it->second, {}, {}, {}});
     }
     auto& group = groups[g->second];
-    group.scores.push_back(eval_number(dirs[i], an.select_by));
+    group.scores.push_back(score);
     group.values.push_back(selected_value);
     group.points.push_back(std::move(p));
   }
   for (const auto& g : groups)
-    for (auto& p : select_points(g.points, g.values, g.scores, an.select_by))
-      r.series[g.series].points.push_back(std::move(p));
+    r.series[g.series].points.push_back(select_point(g.points, g.values, g.scores, an.select_by));
   for (auto& s : r.series) {
     std::set<double> xs;
     for (const auto& p : s.points) xs.insert(p.x);
